@@ -1,0 +1,5 @@
+std = "max"
+max_line_length = 120
+files["spec"] = { std = "+busted" }
+files["emulator/portal.lua"] = { globals = { "ngx" } }
+files["examples/nginx"] = { globals = { "ngx" } }

@@ -1,0 +1,37 @@
+# Everyday commands. `./run tests` (and so CI) drives these; `luarocks make` uses the rockspec instead.
+CC ?= cc
+CFLAGS ?= -O2 -g
+WARN = -std=c99 -D_POSIX_C_SOURCE=200809L -Wall -Wextra -Werror -pedantic -fPIC -fvisibility=hidden
+SRC = $(wildcard src/*.c)
+HDR = $(wildcard src/*.h)
+LIBS = $(shell pkg-config --libs libcurl) -lm
+
+# Runtimes: build/<name>/onlyoffice/core.so against each one's headers.
+RUNTIMES ?= 5.4 jit
+pc_5.1 = lua5.1
+pc_5.2 = lua5.2
+pc_5.3 = lua5.3
+pc_5.4 = lua5.4
+pc_jit = luajit
+BUILD ?= build
+MODULES = $(foreach r,$(RUNTIMES),$(BUILD)/$(r)/onlyoffice/core.so)
+
+all: $(MODULES)
+
+$(BUILD)/%/onlyoffice/core.so: $(SRC) $(HDR)
+	@mkdir -p $(@D)
+	$(CC) $(WARN) $(CFLAGS) $(shell pkg-config --cflags $(pc_$*)) -shared -o $@ $(SRC) $(LIBS)
+
+test:
+	./run tests
+
+demo:
+	./run demo
+
+lint:
+	luacheck lua spec examples emulator bench
+
+clean:
+	rm -rf build
+
+.PHONY: all test demo lint clean

@@ -1,0 +1,117 @@
+-- Starts and stops the portal emulator (nginx + emulator/portal.lua) under a
+-- private prefix on free loopback ports. Used by the specs, the demo and bench.
+--   local portal = require("control").start()  -- portal.docspace, portal.workspace
+--   portal:stop()
+-- As a script: lua5.4 emulator/control.lua start|stop [PREFIX]
+local M = {}
+
+local NGINX = os.getenv("ONLYOFFICE_NGINX") or "/usr/sbin/nginx"
+
+local function here()
+  local src = debug.getinfo(1, "S").source:sub(2)
+  local dir = src:match("^(.*)/emulator/[^/]*$") or "."
+  if dir:sub(1, 1) ~= "/" then
+    local pwd = io.popen("pwd"):read("*l")
+    dir = dir == "." and pwd or (pwd .. "/" .. dir)
+  end
+  return dir
+end
+
+local function run(cmd)
+  local ok, how, code = os.execute(cmd)
+  if type(ok) == "number" then -- Lua 5.1 returns the status alone
+    return ok == 0
+  end
+  return ok == true and how == "exit" and code == 0
+end
+
+local function read(path)
+  local f = io.open(path, "rb")
+  if not f then
+    return nil
+  end
+  local s = f:read("*a")
+  f:close()
+  return s
+end
+
+local function write(path, text)
+  local f = assert(io.open(path, "wb"))
+  f:write(text)
+  f:close()
+end
+
+local function shell_quote(s)
+  return "'" .. s:gsub("'", "'\\''") .. "'"
+end
+
+local function render(template, vars)
+  return (template:gsub("%${([%w_]+)}", function(k)
+    return assert(vars[k], "no value for ${" .. k .. "}")
+  end))
+end
+
+local Portal = {}
+Portal.__index = Portal
+
+function Portal:stop()
+  if self.stopped then
+    return
+  end
+  self.stopped = true
+  local pid = read(self.prefix .. "/nginx.pid")
+  pid = pid and pid:match("%d+")
+  if pid then
+    run("kill -QUIT " .. pid .. " 2>/dev/null; for i in $(seq 200); do kill -0 " .. pid
+      .. " 2>/dev/null || exit 0; sleep 0.02; done; kill -KILL " .. pid .. " 2>/dev/null")
+  end
+  if not self.keep then
+    run("rm -rf " .. shell_quote(self.prefix))
+  end
+end
+
+--- Starts nginx; options: workers (default 1), prefix (default a new temporary folder).
+function M.start(opts)
+  opts = opts or {}
+  local root = here()
+  local prefix = opts.prefix or io.popen("mktemp -d /tmp/onlyoffice-portal.XXXXXX"):read("*l")
+  assert(run("mkdir -p " .. shell_quote(prefix .. "/tmp")), "cannot create " .. prefix)
+  local template = assert(read(root .. "/emulator/nginx.conf"), "emulator/nginx.conf is missing")
+  math.randomseed(os.time() + tonumber(tostring({}):match("0x(%x+)") or "0", 16) % 100000)
+  for _ = 1, 8 do
+    local ds = math.random(20000, 59999)
+    local ws = ds + 1
+    write(prefix .. "/nginx.conf", render(template, { PREFIX = prefix, ROOT = root,
+      WORKERS = tostring(opts.workers or 1), DOCSPACE_PORT = tostring(ds), WORKSPACE_PORT = tostring(ws) }))
+    local cmd = table.concat({ NGINX, "-p", shell_quote(prefix .. "/"), "-c", shell_quote(prefix .. "/nginx.conf"),
+      "-e", shell_quote(prefix .. "/error.log"), ">>", shell_quote(prefix .. "/start.log"), "2>&1" }, " ")
+    if run(cmd) then
+      return setmetatable({
+        prefix = prefix, keep = opts.prefix ~= nil,
+        docspace = "http://127.0.0.1:" .. ds, workspace = "http://127.0.0.1:" .. ws,
+      }, Portal)
+    end
+    if not (read(prefix .. "/start.log") or ""):find("in use", 1, true) then
+      break -- only a taken port is worth another try
+    end
+  end
+  error("the portal emulator did not start:\n" .. (read(prefix .. "/start.log") or "")
+    .. (read(prefix .. "/error.log") or ""))
+end
+
+if arg and arg[0] and arg[0]:match("control%.lua$") and not package.loaded["control"] then
+  local command, prefix = arg[1], arg[2]
+  if command == "start" then
+    local p = M.start({ prefix = prefix, workers = tonumber(os.getenv("PORTAL_WORKERS")) })
+    print("docspace  " .. p.docspace)
+    print("workspace " .. p.workspace)
+    print("prefix    " .. p.prefix)
+  elseif command == "stop" and prefix then
+    setmetatable({ prefix = prefix, keep = true }, Portal):stop()
+  else
+    io.stderr:write("usage: control.lua start [PREFIX] | stop PREFIX\n")
+    os.exit(2)
+  end
+end
+
+return M

@@ -1,0 +1,480 @@
+-- The portal emulator: an nginx content handler that answers like DocSpace
+-- ($flavor = docspace) or Workspace/Community Server ($flavor = workspace),
+-- following ../shared/reference/portal-api.md rather than the published examples.
+local cjson = require "cjson.safe"
+
+local M = {}
+
+local dict = ngx.shared.portal
+
+local USERS = {
+  ["user@example.com"] = { password = "secret", id = "8f3c3d1e-0001-4c1a-9d55-000000000001",
+    name = "Ada Example" },
+  ["throttle@example.com"] = { password = "secret", id = "8f3c3d1e-0002-4c1a-9d55-000000000002",
+    name = "Throttle Example" },
+  ["tfa@example.com"] = { password = "secret", id = "8f3c3d1e-0003-4c1a-9d55-000000000003",
+    name = "App Factor", tfa = true, code = "123456" },
+  ["sms@example.com"] = { password = "secret", id = "8f3c3d1e-0004-4c1a-9d55-000000000004",
+    name = "Sms Factor", sms = true, code = "654321", phone = "+1***1234" },
+  -- Workspace's documentation spells the token fields Token/Expires.
+  ["pascal@example.com"] = { password = "secret", id = "8f3c3d1e-0005-4c1a-9d55-000000000005",
+    name = "Pascal Case", pascal = true },
+  ["odd@example.com"] = { password = "p\"a\\ss w\trd\n\226\130\172\1</", id = "8f3c3d1e-0006-4c1a-9d55-000000000006",
+    name = "Odd Password" },
+}
+
+local MY_FOLDER = 1001
+local MY_FILES, MY_FOLDERS = 230, 7
+local FIRST_FILE, FIRST_FOLDER = 100001, 2001
+local EXPIRES = "2027-11-27T12:00:00.0000000Z"
+local NO_EXPIRY = "0001-01-01T00:00:00"
+
+local function flavor()
+  return ngx.var.flavor
+end
+
+local function send(status, body, ctype, headers)
+  ngx.status = status
+  ngx.header["Content-Type"] = ctype
+  for k, v in pairs(headers or {}) do
+    ngx.header[k] = v
+  end
+  ngx.header["Content-Length"] = body and #body or 0
+  ngx.send_headers()
+  if body and body ~= "" then
+    ngx.print(body)
+  end
+  return ngx.exit(ngx.HTTP_OK)
+end
+
+local function json_send(status, doc, headers)
+  return send(status, cjson.encode(doc), "application/json; charset=utf-8", headers)
+end
+
+-- Success envelope: DocSpace answers 200, Workspace 201 for every POST.
+local function ok(response, extra)
+  local status = 200
+  if flavor() == "workspace" and ngx.req.get_method() == "POST" then
+    status = 201
+  end
+  local doc = { response = response, status = 0, statusCode = status }
+  if response ~= nil then
+    doc.count = type(response) == "table" and #response > 0 and #response or 1
+  end
+  for k, v in pairs(extra or {}) do
+    doc[k] = v
+  end
+  if flavor() == "docspace" then
+    doc.links = { { href = ngx.var.scheme .. "://" .. ngx.var.http_host .. ngx.var.uri,
+      action = ngx.req.get_method() } }
+  end
+  return json_send(status, doc)
+end
+
+local function err(status, message)
+  return json_send(status, { error = { message = message, type = cjson.null, stack = cjson.null,
+    hresult = 0 }, status = 1, statusCode = status })
+end
+
+---------------------------------------------------------------------------
+-- Tokens: "tok:<token>" -> "<login> <generation>"; revoking a user bumps the generation.
+---------------------------------------------------------------------------
+
+local function new_token(login)
+  local token = ngx.encode_base64(ngx.sha1_bin(tostring(ngx.now()) .. login .. math.random()) .. "+/")
+  dict:set("tok:" .. token, login .. " " .. (dict:get("gen:" .. login) or 0))
+  dict:incr("logins:" .. login, 1, 0)
+  dict:incr("logins", 1, 0)
+  return token
+end
+
+local function token_user(token)
+  local v = token and dict:get("tok:" .. token)
+  if not v then
+    return nil
+  end
+  local login, gen = v:match("^(.*) (%d+)$")
+  if tonumber(gen) ~= (dict:get("gen:" .. login) or 0) then
+    return nil
+  end
+  return login, USERS[login]
+end
+
+local function request_token()
+  local cookie = ngx.var.cookie_asc_auth_key
+  if cookie and cookie ~= "" then
+    return cookie
+  end
+  local auth = ngx.var.http_authorization
+  if auth then
+    return (auth:gsub("^Bearer ", ""))
+  end
+end
+
+local function unauthorized()
+  if flavor() == "docspace" then
+    return send(401, "", nil)
+  end
+  local headers = {}
+  if ngx.var.http_authorization then
+    headers["WWW-Authenticate"] = 'Basic Realm="' .. (ngx.var.host or "") .. '"'
+  end
+  return send(401, "Unauthorized", "text/plain", headers)
+end
+
+local function authorized()
+  local login, user = token_user(request_token())
+  if not login then
+    unauthorized()
+  end
+  return login, user
+end
+
+---------------------------------------------------------------------------
+-- Login
+---------------------------------------------------------------------------
+
+local function body_fields()
+  ngx.req.read_body()
+  local raw = ngx.req.get_body_data() or ""
+  local ctype = (ngx.var.content_type or ""):lower()
+  local fields
+  if ctype:find("application/json", 1, true) then
+    fields = cjson.decode(raw)
+  elseif flavor() == "workspace" and ctype:find("x-www-form-urlencoded", 1, true) then
+    fields = ngx.decode_args(raw)
+  elseif flavor() == "docspace" then
+    return nil, 415
+  end
+  -- Both servers bind field names case-insensitively.
+  local lower = {}
+  for k, v in pairs(type(fields) == "table" and fields or {}) do
+    lower[tostring(k):lower()] = v
+  end
+  return lower
+end
+
+local function login_failure(message)
+  return err(flavor() == "docspace" and 401 or 500, message)
+end
+
+-- Brute-force protection: more than five attempts inside 60 s block the login for 60 s.
+local function throttled(login)
+  local key = flavor() .. ":" .. login:lower() .. ":" .. ngx.var.remote_addr
+  if dict:get("block:" .. key) then
+    return true
+  end
+  local attempts = dict:incr("attempts:" .. key, 1, 0, 60)
+  if attempts and attempts > 5 then
+    dict:set("block:" .. key, true, 60)
+    return true
+  end
+  return false, key
+end
+
+local function token_answer(login, user, second_factor)
+  local token = new_token(login)
+  local r
+  if user.pascal then
+    r = { Token = token, Expires = EXPIRES }
+  elseif flavor() == "docspace" then
+    r = { token = token, expires = EXPIRES, sms = user.sms == true and second_factor,
+      tfa = user.tfa == true and second_factor }
+  else
+    r = { token = token, expires = EXPIRES }
+  end
+  return ok(r)
+end
+
+local function challenge(user)
+  local r = { tfa = user.tfa == true, sms = user.sms == true, expires = NO_EXPIRY }
+  if flavor() == "docspace" then
+    r.confirmUrl = "http://" .. ngx.var.http_host .. "/wizard?type=TfaAuth&key=confirm-key"
+  end
+  if user.sms then
+    r.phoneNoise = user.phone
+  end
+  return ok(r)
+end
+
+local function authenticate(code_route)
+  local f, status = body_fields()
+  if not f then
+    return err(status, "Unsupported media type")
+  end
+  local login = type(f.username) == "string" and f.username or ""
+  dict:set("last_login_body", ngx.req.get_body_data() or "")
+  local blocked, key = throttled(login)
+  if blocked then
+    if flavor() == "docspace" then
+      return err(403, "Too many login attempts. Please try again later")
+    end
+    return err(500, "Login Fail. Too many attempts")
+  end
+  local user = USERS[login:lower()]
+  if not user or f.password ~= user.password then
+    return login_failure("User authentication failed")
+  end
+  dict:delete("attempts:" .. key)
+  local second_factor = user.tfa or user.sms
+  if code_route then
+    if not second_factor or tostring(f.code) ~= user.code then
+      return login_failure("User authentication failed")
+    end
+    return token_answer(login:lower(), user, true)
+  end
+  if second_factor then
+    return challenge(user)
+  end
+  return token_answer(login:lower(), user, false)
+end
+
+local function logout()
+  if flavor() ~= "docspace" then
+    return err(404, "Not found")
+  end
+  -- DocSpace reads the login event from the cookie only: a header token survives.
+  local token = ngx.var.cookie_asc_auth_key
+  if token and token ~= "" then
+    dict:delete("tok:" .. token)
+  end
+  return ok(nil)
+end
+
+---------------------------------------------------------------------------
+-- Portal content
+---------------------------------------------------------------------------
+
+local function me()
+  local login, user = authorized()
+  return ok({ id = user.id, displayName = user.name, userName = login:match("^[^@]+"), email = login,
+    isAdmin = false, isOwner = false, tfaAppEnabled = user.tfa == true })
+end
+
+local function file_entry(id)
+  return { id = id, title = ("Document %d.docx"):format(id - FIRST_FILE + 1), folderId = MY_FOLDER,
+    contentLength = "12.5 KB", pureContentLength = 12800 + id % 1000, fileExst = ".docx",
+    version = 1, created = "2026-11-01T10:00:00.0000000Z", rootFolderType = 5,
+    viewUrl = "/filehandler.ashx?action=download&fileid=" .. id }
+end
+
+local function folder_entry(id)
+  return { id = id, title = ("Folder %d"):format(id - FIRST_FOLDER + 1), parentId = MY_FOLDER,
+    filesCount = 0, foldersCount = 0, rootFolderType = 5 }
+end
+
+-- A folder listing: folders first, then files, cut by startIndex and count.
+local function listing(folder_id)
+  authorized()
+  if folder_id ~= MY_FOLDER then
+    return err(404, "The required folder was not found")
+  end
+  local q = ngx.req.get_uri_args()
+  local start = math.max(tonumber(q.startIndex) or 0, 0)
+  local count = tonumber(q.count) or 100
+  local cap = flavor() == "docspace" and 100 or 1000
+  if count < 1 or count > cap then
+    return err(400, "count must be between 1 and " .. cap)
+  end
+  local total = MY_FOLDERS + MY_FILES
+  local files, folders = {}, {}
+  for i = start, math.min(start + count, total) - 1 do
+    if i < MY_FOLDERS then
+      folders[#folders + 1] = folder_entry(FIRST_FOLDER + i)
+    else
+      files[#files + 1] = file_entry(FIRST_FILE + i - MY_FOLDERS)
+    end
+  end
+  local shown = #files + #folders
+  local content = { files = files, folders = folders, current = { id = MY_FOLDER, title = "My documents" },
+    pathParts = { { id = MY_FOLDER, title = "My documents" } }, new = 0 }
+  if flavor() == "docspace" then
+    content.startIndex, content.count, content.total = start, shown, total
+    return ok(content, { count = shown })
+  end
+  local extra = { count = shown, startIndex = start > 0 and start or nil, total = total }
+  if start + shown < total then
+    extra.nextIndex = start + shown
+  end
+  return ok(content, extra)
+end
+
+local function file_info(id)
+  authorized()
+  if id < FIRST_FILE or id >= FIRST_FILE + MY_FILES then
+    return err(404, "The required file was not found")
+  end
+  return ok(file_entry(id))
+end
+
+local function create_folder(parent)
+  authorized()
+  local f = body_fields() or {}
+  if type(f.title) ~= "string" or f.title == "" then
+    return err(400, "Title is empty")
+  end
+  local id = dict:incr("next_folder", 1, FIRST_FOLDER + 5000)
+  return ok({ id = id, title = f.title, parentId = parent, filesCount = 0, foldersCount = 0 })
+end
+
+---------------------------------------------------------------------------
+-- Test endpoints: echo and faults
+---------------------------------------------------------------------------
+
+local function echo()
+  authorized()
+  ngx.req.read_body()
+  return ok({ method = ngx.req.get_method(), uri = ngx.var.request_uri, args = ngx.req.get_uri_args(),
+    headers = ngx.req.get_headers(), body = ngx.req.get_body_data() or "",
+    connection = tonumber(ngx.var.connection), requests = tonumber(ngx.var.connection_requests) })
+end
+
+local FAULTS = {}
+
+function FAULTS.slow()
+  ngx.sleep((tonumber(ngx.var.arg_ms) or 1000) / 1000)
+  return ok({ slept = true })
+end
+
+function FAULTS.html502()
+  return send(502, "<html><head><title>502 Bad Gateway</title></head><body>bad gateway</body></html>",
+    "text/html")
+end
+
+function FAULTS.cut()
+  ngx.header["Content-Type"] = "application/json"
+  ngx.header["Content-Length"] = 4096
+  ngx.print('{"response":{"data":"' .. ("x"):rep(100))
+  ngx.flush(true)
+  return ngx.exit(ngx.ERROR)
+end
+
+function FAULTS.truncated()
+  return send(200, '{"response":{"id":1,"title":"cut', "application/json")
+end
+
+-- The first `times` hits on `key` answer `status`, later ones succeed.
+function FAULTS.flaky()
+  local key = "flaky:" .. (ngx.var.arg_key or "")
+  local hits = dict:incr(key, 1, 0)
+  if hits <= (tonumber(ngx.var.arg_times) or 1) then
+    local headers = ngx.var.arg_after and { ["Retry-After"] = ngx.var.arg_after } or nil
+    return send(tonumber(ngx.var.arg_status) or 503, "", nil, headers)
+  end
+  return ok({ hits = hits })
+end
+
+function FAULTS.text()
+  return send(200, "plain words", "text/plain; charset=utf-8")
+end
+
+function FAULTS.numbers()
+  return send(200, '{"response":{"id":100001,"negative":-42,"ratio":1.5,"zero":0,"nothing":null,'
+    .. '"list":[1,2,3]},"count":1,"status":0,"statusCode":200}', "application/json")
+end
+
+function FAULTS.plainjson()
+  return send(200, '{"id":7,"name":"not enveloped"}', "application/json")
+end
+
+function FAULTS.redirect()
+  if ngx.var.arg_loop then
+    return ngx.redirect(ngx.var.request_uri, 302)
+  end
+  return ngx.redirect(ngx.unescape_uri(ngx.var.arg_to or "/"), tonumber(ngx.var.arg_code) or 302)
+end
+
+function FAULTS.status()
+  return err(tonumber(ngx.var.arg_code) or 500, "emulated failure " .. (ngx.var.arg_code or "500"))
+end
+
+-- A careless server that repeats the credentials it was sent in its error.
+function FAULTS.leak()
+  ngx.req.read_body()
+  return err(400, "rejected token " .. (ngx.var.http_authorization or "") .. " with body "
+    .. (ngx.req.get_body_data() or ""))
+end
+
+function FAULTS.always401()
+  return unauthorized()
+end
+
+---------------------------------------------------------------------------
+-- Control endpoints for the specs
+---------------------------------------------------------------------------
+
+local CONTROL = {}
+
+function CONTROL.reset()
+  dict:flush_all()
+  return json_send(200, { ok = true })
+end
+
+function CONTROL.revoke()
+  dict:incr("gen:" .. ngx.unescape_uri(ngx.var.arg_user or ""), 1, 0)
+  return json_send(200, { ok = true })
+end
+
+function CONTROL.stats()
+  local logins = {}
+  for login in pairs(USERS) do
+    logins[login] = dict:get("logins:" .. login) or 0
+  end
+  return json_send(200, { logins = logins, total_logins = dict:get("logins") or 0,
+    last_login_body = dict:get("last_login_body") })
+end
+
+function CONTROL.valid()
+  return json_send(200, { valid = token_user(ngx.unescape_uri(ngx.var.arg_token or "")) ~= nil })
+end
+
+---------------------------------------------------------------------------
+-- Routing
+---------------------------------------------------------------------------
+
+function M.handle()
+  local method, uri = ngx.req.get_method(), ngx.var.uri
+  if method == "HEAD" then
+    method = "GET"
+  end
+  local rest = uri:match("^/api/2%.0/(.*)$")
+  if uri:match("^/__emu/") then
+    local f = CONTROL[uri:match("^/__emu/(%w+)$") or ""]
+    return f and f() or err(404, "no such control")
+  end
+  if not rest then
+    return err(404, "Not found")
+  end
+  if flavor() == "workspace" then
+    rest = rest:gsub("%.json$", "")
+  end
+  if rest == "authentication" then
+    if method == "GET" then
+      return ok(token_user(request_token()) ~= nil)
+    end
+    return method == "POST" and authenticate(false) or err(405, "Method not allowed")
+  elseif rest == "authentication/logout" and method == "POST" then
+    return logout()
+  elseif rest:match("^authentication/%w+$") and method == "POST" then
+    return authenticate(true)
+  elseif rest == "people/@self" and method == "GET" then
+    return me()
+  elseif rest == "files/@my" and method == "GET" then
+    return listing(MY_FOLDER)
+  elseif rest:match("^files/%d+$") and method == "GET" then
+    return listing(tonumber(rest:match("%d+")))
+  elseif rest:match("^files/file/%d+$") and method == "GET" then
+    return file_info(tonumber(rest:match("%d+")))
+  elseif rest:match("^files/folder/%d+$") and method == "POST" then
+    return create_folder(tonumber(rest:match("%d+")))
+  elseif rest == "emu/echo" then
+    return echo()
+  end
+  local fault = FAULTS[rest:match("^emu/(%w+)$") or ""]
+  if fault then
+    return fault()
+  end
+  return err(404, "Not found")
+end
+
+return M

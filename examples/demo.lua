@@ -1,0 +1,43 @@
+-- The demo behind `./run demo`: logs in, shows who is logged in, walks the first
+-- page of "My documents", creates a folder (emulator only), shows how failures look, logs out.
+-- ./run points ONLYOFFICE_URL at the bundled emulator unless it is already set.
+local onlyoffice = require "onlyoffice"
+
+local url = assert(os.getenv("ONLYOFFICE_URL"), "set ONLYOFFICE_URL")
+print(("onlyoffice %s, libcurl %s, %s"):format(onlyoffice._VERSION, onlyoffice.curl_version,
+  jit and jit.version or _VERSION))
+print("portal     " .. url)
+
+local s, err, detail = onlyoffice.login(url, os.getenv("ONLYOFFICE_USER"), os.getenv("ONLYOFFICE_PASSWORD"),
+  { code = os.getenv("ONLYOFFICE_CODE") })
+if not s then
+  print("login failed: " .. err .. (detail.status and (" (HTTP " .. detail.status .. ")") or ""))
+  os.exit(1)
+end
+print("session    " .. tostring(s) .. ", token expires " .. tostring(s:expires()))
+
+local me = assert(s:get("people/@self"))
+print(("me         %s <%s>"):format(me.displayName, me.email))
+
+local content, info = assert(s:get("files/@my", { count = 5 }))
+print(("my docs    %d of %s entries (HTTP %d)"):format(#content.folders + #content.files,
+  tostring(content.total or info.total), info.status))
+for _, f in ipairs(content.folders) do
+  print(("  folder %-7d %s"):format(f.id, f.title))
+end
+for _, f in ipairs(content.files) do
+  print(("  file   %-7d %s"):format(f.id, f.title))
+end
+
+-- On a real portal the demo only reads, unless ONLYOFFICE_DEMO_WRITE=1.
+if os.getenv("ONLYOFFICE_EMULATOR") or os.getenv("ONLYOFFICE_DEMO_WRITE") == "1" then
+  local folder, ferr = s:post("files/folder/" .. content.current.id,
+    { title = "Demo " .. os.date("!%Y-%m-%d %H:%M") })
+  print(folder and ("created    folder %d %q"):format(folder.id, folder.title) or ("create failed: " .. ferr))
+end
+
+local none, nerr, ndetail = s:get("files/file/1")
+print(("a failure  %s, %s, status %s"):format(tostring(none), nerr, tostring(ndetail.status)))
+
+local ok, lerr = s:logout()
+print("logout     " .. (ok and "token revoked" or lerr))

@@ -1,0 +1,193 @@
+-- Checks and normalises what callers pass in. Programmer mistakes raise here,
+-- with the level pointing at the caller's line.
+local M = {}
+
+local METHODS = { GET = true, POST = true, PUT = true, DELETE = true, PATCH = true, HEAD = true }
+
+-- option name -> Lua type; anything else is a typo worth reporting.
+local OPTIONS = {
+  timeout = "number", connect_timeout = "number", verify = "boolean", cafile = "string",
+  proxy = "string", user_agent = "string", headers = "table", relogin = "boolean",
+  retries = "number", code = "string", max_body = "number", max_retry_wait = "number",
+}
+
+-- `level` counts like error()'s, from the caller of the M function: 1 is that
+-- caller, 2 its caller; fail() and the M function add two frames of their own.
+local function fail(level, fmt, ...)
+  error(string.format(fmt, ...), level + 2)
+end
+
+local function has_control(s)
+  return s:find("[%z\r\n]") ~= nil
+end
+
+--- The portal root URL without a trailing slash.
+function M.base_url(url, level)
+  if type(url) ~= "string" then
+    fail(level, "portal URL must be a string, got %s", type(url))
+  end
+  if not url:match("^[hH][tT][tT][pP][sS]?://[^/?#%s]+") then
+    fail(level, "portal URL must start with http:// or https:// and a host, got %q", url)
+  end
+  if url:find("[%s%z?#]") then
+    fail(level, "portal URL must not contain spaces, control characters, '?' or '#'")
+  end
+  return (url:gsub("/+$", ""))
+end
+
+function M.method(method, level)
+  if type(method) ~= "string" then
+    fail(level, "HTTP method must be a string, got %s", type(method))
+  end
+  local upper = method:upper()
+  if not METHODS[upper] then
+    fail(level, "unknown HTTP method %q (GET, POST, PUT, DELETE, PATCH or HEAD)", method)
+  end
+  return upper
+end
+
+local function escape_byte(c)
+  return string.format("%%%02X", c:byte())
+end
+
+local function encode_component(s)
+  return (s:gsub("[^%w%-%._~]", escape_byte))
+end
+
+local function query_value(key, v, level)
+  local t = type(v)
+  if t == "string" then
+    return v
+  elseif t == "boolean" then
+    return tostring(v)
+  elseif t == "number" then
+    if v == math.floor(v) and v > -2 ^ 53 and v < 2 ^ 53 then
+      return string.format("%d", v)
+    end
+    return string.format("%.17g", v)
+  end
+  fail(level, "query value for %q must be a string, number or boolean, got %s", key, t)
+end
+
+--- Encodes a query table: keys sorted, arrays as repeated keys.
+function M.query(q, level)
+  if type(q) ~= "table" then
+    fail(level, "query must be a table, got %s", type(q))
+  end
+  local keys = {}
+  for k in pairs(q) do
+    if type(k) ~= "string" then
+      fail(level, "query keys must be strings, got %s", type(k))
+    end
+    keys[#keys + 1] = k
+  end
+  table.sort(keys)
+  local parts = {}
+  for _, k in ipairs(keys) do
+    local v = q[k]
+    local list = type(v) == "table" and v or { v }
+    for _, item in ipairs(list) do
+      parts[#parts + 1] = encode_component(k) .. "=" .. encode_component(query_value(k, item, level + 1))
+    end
+  end
+  return table.concat(parts, "&")
+end
+
+--- The request target below the portal root: "/api/2.0/..." plus the query.
+function M.target(path, query, level)
+  if type(path) ~= "string" then
+    fail(level, "path must be a string, got %s", type(path))
+  end
+  if has_control(path) then
+    fail(level, "path must not contain CR, LF or NUL")
+  end
+  if path:sub(1, 1) ~= "/" then
+    path = "/api/2.0/" .. path
+  end
+  -- Bytes that may not appear in a URL are escaped; existing %XX escapes stay.
+  path = path:gsub("[^%w%-%._~!$&'()*+,;=:@/?%%]", escape_byte)
+  if query ~= nil then
+    local q = M.query(query, level + 1)
+    if q ~= "" then
+      path = path .. (path:find("?", 1, true) and "&" or "?") .. q
+    end
+  end
+  return path
+end
+
+--- Header table {name = value} as sorted "Name: value" lines.
+function M.header_lines(headers, level)
+  if type(headers) ~= "table" then
+    fail(level, "headers must be a table, got %s", type(headers))
+  end
+  local lines = {}
+  for name, value in pairs(headers) do
+    if type(name) ~= "string" or not name:match("^[%w!#$%%&'*+%-.^_`|~]+$") then
+      fail(level, "invalid header name %q", tostring(name))
+    end
+    if name:lower() == "authorization" then
+      fail(level, "the Authorization header is set by the session")
+    end
+    if type(value) ~= "string" and type(value) ~= "number" then
+      fail(level, "header %q must be a string or number, got %s", name, type(value))
+    end
+    value = tostring(value)
+    if has_control(value) then
+      fail(level, "header %q must not contain CR, LF or NUL", name)
+    end
+    lines[#lines + 1] = name .. ": " .. value
+  end
+  table.sort(lines)
+  return lines
+end
+
+--- Checks option names and types; returns a copy ready for the C core.
+function M.options(opts, level)
+  if opts == nil then
+    opts = {}
+  elseif type(opts) ~= "table" then
+    fail(level, "options must be a table, got %s", type(opts))
+  end
+  local copy = {}
+  for k, v in pairs(opts) do
+    local want = OPTIONS[k]
+    if not want then
+      fail(level, "unknown option %q", tostring(k))
+    end
+    if type(v) ~= want then
+      fail(level, "option %q must be a %s, got %s", k, want, type(v))
+    end
+    copy[k] = v
+  end
+  for _, k in ipairs({ "timeout", "connect_timeout", "max_body", "max_retry_wait" }) do
+    if copy[k] ~= nil and (copy[k] ~= copy[k] or copy[k] <= 0) then
+      fail(level, "option %q must be positive", k)
+    end
+  end
+  if copy.retries ~= nil and (copy.retries < 0 or copy.retries ~= math.floor(copy.retries)) then
+    fail(level, "option \"retries\" must be a whole number >= 0")
+  end
+  if copy.code ~= nil and not copy.code:match("^%w+$") then
+    fail(level, "option \"code\" must be letters or digits")
+  end
+  if copy.headers then
+    copy.headers = M.header_lines(copy.headers, level + 1)
+  end
+  return copy
+end
+
+--- For the one-table call form: the named fields in order, then the other fields.
+function M.named(t, names)
+  local opts, values = {}, {}
+  for k, v in pairs(t) do
+    opts[k] = v
+  end
+  for i, name in ipairs(names) do
+    values[i] = opts[name]
+    opts[name] = nil
+  end
+  values[#names + 1] = opts
+  return values
+end
+
+return M

@@ -1,0 +1,87 @@
+-- Turns what the portal answered into `data, info` or `message, detail`.
+local json = require "onlyoffice.json"
+
+local M = {}
+
+local SNIPPET = 512 -- bytes of a non-JSON error body kept in detail.body
+
+local function is_json(ctype, body)
+  if ctype then
+    local mime = ctype:lower():match("^%s*([^;%s]+)")
+    return mime == "application/json" or mime == "text/json" or (mime or ""):find("%+json$") ~= nil
+  end
+  return body:find("^%s*[%[{]") ~= nil
+end
+
+-- Both portal families wrap results as {response=..., status=0, statusCode=N, ...}.
+local function is_envelope(doc)
+  return type(doc) == "table" and type(doc.statusCode) == "number" and type(doc.status) == "number"
+end
+
+local ENVELOPE_INFO = { "count", "total", "startIndex", "nextIndex" }
+
+--- A 2xx answer: data, info; or nil, message, detail when a JSON body is broken.
+function M.success(status, body, ctype)
+  local info = { status = status }
+  if body == "" or not is_json(ctype, body) then
+    return body, info
+  end
+  local doc, err = json.decode(body)
+  if doc == nil then
+    return nil, "invalid JSON in the answer: " .. tostring(err),
+      { status = status, body = body:sub(1, SNIPPET) }
+  end
+  if not is_envelope(doc) then
+    return doc, info
+  end
+  for _, k in ipairs(ENVELOPE_INFO) do
+    info[k] = doc[k]
+  end
+  local data = doc.response
+  if data == nil then -- DocSpace leaves out a null response
+    data = json.null
+  end
+  return data, info
+end
+
+local function portal_message(doc)
+  if type(doc) ~= "table" then
+    return nil
+  end
+  local e = doc.error
+  if type(e) == "table" and type(e.message) == "string" then
+    return e.message, e
+  end
+  if type(doc.message) == "string" then
+    return doc.message
+  end
+  if type(doc.title) == "string" then -- ASP.NET problem details
+    return doc.title
+  end
+end
+
+--- A non-2xx answer: message, detail.
+function M.failure(status, body, ctype, retry_after)
+  local detail = { status = status, retry_after = tonumber(retry_after) }
+  local text
+  if body ~= "" and is_json(ctype, body) then
+    local doc = json.decode(body)
+    text, detail.error = portal_message(doc)
+  end
+  if not text and body ~= "" then
+    detail.body = body:sub(1, SNIPPET)
+    if ctype == nil or ctype:lower():find("^%s*text/plain") then
+      text = body:match("^%s*([^\r\n]+)")
+      if text and #text > 200 then
+        text = nil
+      end
+    end
+  end
+  local message = "HTTP " .. status
+  if text then
+    message = message .. ": " .. text
+  end
+  return message, detail
+end
+
+return M

@@ -1,0 +1,50 @@
+-- Shared by the specs: module paths for the runtime under test, and the portal emulator.
+local M = {}
+
+local root = debug.getinfo(1, "S").source:sub(2):match("^(.*)/spec/[^/]*$") or "."
+M.root = root
+M.runtime = jit and "jit" or _VERSION:match("%d+%.%d+")
+
+package.path = table.concat({ root .. "/lua/?.lua", root .. "/lua/?/init.lua", root .. "/emulator/?.lua",
+  package.path }, ";")
+package.cpath = (os.getenv("ONLYOFFICE_CPATH") or (root .. "/build/" .. M.runtime .. "/?.so")) .. ";"
+  .. package.cpath
+
+local onlyoffice = require "onlyoffice"
+local control = require "control"
+
+M.USER, M.PASSWORD = "user@example.com", "secret"
+
+--- Starts the emulator; returns it with helpers bound to its two portals.
+function M.start(opts)
+  local portal = control.start(opts)
+  -- Control calls use a throwaway token-only session on the portal root.
+  function portal.control(_, name, query, flavor)
+    local s = onlyoffice.session(portal[flavor or "docspace"], "control", { retries = 0 })
+    local data, err = s:get("/__emu/" .. name, query)
+    s:close()
+    return assert(data, err)
+  end
+  function portal.logins(self, user, flavor)
+    return self:control("stats", nil, flavor).logins[user or M.USER]
+  end
+  function portal.valid(self, token, flavor)
+    return self:control("valid", { token = token }, flavor).valid
+  end
+  function portal.reset(self)
+    self:control("reset")
+  end
+  return portal
+end
+
+--- A port on which nothing listens: nginx never binds port 9 (discard) on loopback here.
+M.CLOSED_URL = "http://127.0.0.1:9"
+
+function M.is_integer(v)
+  if math.type then
+    return math.type(v) == "integer"
+  end
+  return type(v) == "number" and v == math.floor(v)
+end
+
+return M

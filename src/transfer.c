@@ -1,0 +1,199 @@
+#include "transfer.h"
+
+#include <stdlib.h>
+#include <string.h>
+#include <strings.h>
+#include <time.h>
+
+#include <lauxlib.h>
+
+#include "compat.h"
+
+static int is(const char *method, const char *name)
+{
+    return strcmp(method, name) == 0;
+}
+
+/* Options stick to a reused handle, so every request sets all of these. */
+static void set_method(CURL *c, const oo_request *r)
+{
+    const char *m = r->method;
+    int has_body = r->body != NULL;
+    int is_head = is(m, "HEAD");
+    if (!is_head && (has_body || is(m, "POST") || is(m, "PUT") || is(m, "PATCH"))) {
+        curl_easy_setopt(c, CURLOPT_POST, 1L);
+        /* No copy: the Lua string is anchored on the stack for the whole transfer. */
+        curl_easy_setopt(c, CURLOPT_POSTFIELDSIZE_LARGE, (curl_off_t)(has_body ? r->body_len : 0));
+        curl_easy_setopt(c, CURLOPT_POSTFIELDS, has_body ? r->body : "");
+    } else {
+        curl_easy_setopt(c, CURLOPT_HTTPGET, 1L);
+    }
+    curl_easy_setopt(c, CURLOPT_NOBODY, is_head ? 1L : 0L);
+    curl_easy_setopt(c, CURLOPT_CUSTOMREQUEST, (is_head || is(m, "GET") || is(m, "POST")) ? NULL : m);
+}
+
+static int set_url(oo_session *s, const char *target)
+{
+    oo_buffer *u = &s->scratch;
+    u->len = 0;
+    if (oo_buffer_addstr(u, s->base) || oo_buffer_add(u, target, strlen(target) + 1))
+        return -1;
+    return curl_easy_setopt(s->curl, CURLOPT_URL, u->data) == CURLE_OK ? 0 : -1;
+}
+
+static int set_cookie(oo_session *s, int on)
+{
+    oo_buffer c = { NULL, 0, 0 };
+    int rc = 0;
+    if (!on || s->token == NULL)
+        return curl_easy_setopt(s->curl, CURLOPT_COOKIE, NULL) == CURLE_OK ? 0 : -1;
+    if (oo_buffer_addstr(&c, "asc_auth_key=") || oo_buffer_add(&c, s->token, strlen(s->token) + 1) ||
+        curl_easy_setopt(s->curl, CURLOPT_COOKIE, c.data) != CURLE_OK)
+        rc = -1;
+    oo_buffer_wipe(&c);
+    oo_buffer_free(&c);
+    return rc;
+}
+
+/* Retry-After as seconds from now: either form the header may take. */
+static void push_retry_after(lua_State *L, CURL *c)
+{
+#if LIBCURL_VERSION_NUM >= 0x075400
+    struct curl_header *h;
+    if (curl_easy_header(c, "Retry-After", 0, CURLH_HEADER, -1, &h) == CURLHE_OK) {
+        char *end;
+        long secs = strtol(h->value, &end, 10);
+        if (end == h->value || *end != '\0') {
+            time_t when = curl_getdate(h->value, NULL);
+            if (when < 0) {
+                lua_pushnil(L);
+                return;
+            }
+            secs = (long)(when - time(NULL));
+        }
+        lua_pushinteger(L, secs < 0 ? 0 : secs);
+        return;
+    }
+#else
+    (void)c;
+#endif
+    lua_pushnil(L);
+}
+
+static void push_info_string(lua_State *L, CURL *c, CURLINFO what)
+{
+    char *v = NULL;
+    if (curl_easy_getinfo(c, what, &v) == CURLE_OK && v != NULL)
+        lua_pushstring(L, v);
+    else
+        lua_pushnil(L);
+}
+
+static int push_failure(lua_State *L, oo_session *s, CURLcode rc)
+{
+    lua_pushnil(L);
+    if (s->body_overflow)
+        lua_pushfstring(L, "response body larger than max_body (%d bytes)", (int)s->max_body);
+    else
+        lua_pushstring(L, s->errbuf[0] ? s->errbuf : curl_easy_strerror(rc));
+    lua_pushinteger(L, (lua_Integer)rc);
+    return 3;
+}
+
+static int push_answer(lua_State *L, oo_session *s)
+{
+    long status = 0;
+    curl_easy_getinfo(s->curl, CURLINFO_RESPONSE_CODE, &status);
+    lua_pushinteger(L, (lua_Integer)status);
+    lua_pushlstring(L, s->body.data ? s->body.data : "", s->body.len);
+    push_info_string(L, s->curl, CURLINFO_CONTENT_TYPE);
+    push_retry_after(L, s->curl);
+    push_info_string(L, s->curl, CURLINFO_REDIRECT_URL);
+    return 5;
+}
+
+int oo_transfer(lua_State *L, oo_session *s, const oo_request *r)
+{
+    CURLcode rc;
+    int n;
+    if (s->curl == NULL) {
+        lua_pushnil(L);
+        lua_pushliteral(L, "session is closed");
+        return 2;
+    }
+    set_method(s->curl, r);
+    curl_easy_setopt(s->curl, CURLOPT_HTTPHEADER, r->headers);
+    if (set_url(s, r->target) != 0 || set_cookie(s, r->cookie) != 0)
+        return -1;
+    s->errbuf[0] = '\0';
+    s->body_overflow = 0;
+    oo_buffer_reset(&s->body);
+    rc = curl_easy_perform(s->curl);
+    n = rc == CURLE_OK ? push_answer(L, s) : push_failure(L, s, rc);
+    if (r->cookie)
+        set_cookie(s, 0);
+    oo_buffer_reset(&s->body);
+    return n;
+}
+
+static int has_content_type(lua_State *L, int lines)
+{
+    size_t i, n = lua_rawlen(L, lines);
+    int found = 0;
+    for (i = 1; i <= n && !found; i++) {
+        const char *line;
+        lua_rawgeti(L, lines, (int)i);
+        line = lua_tostring(L, -1);
+        found = line != NULL && strncasecmp(line, "content-type:", 13) == 0;
+        lua_pop(L, 1);
+    }
+    return found;
+}
+
+/* The session's list plus the request's own lines; NULL when memory runs out. */
+static struct curl_slist *request_headers(lua_State *L, const struct curl_slist *base, int lines)
+{
+    struct curl_slist *l = NULL;
+    size_t i, n = lua_rawlen(L, lines);
+    for (; base != NULL; base = base->next)
+        if ((l = curl_slist_append(l, base->data)) == NULL)
+            return NULL;
+    for (i = 1; i <= n; i++) {
+        size_t len;
+        const char *line;
+        struct curl_slist *next;
+        lua_rawgeti(L, lines, (int)i);
+        line = lua_tolstring(L, -1, &len);
+        next = line && oo_header_safe(line, len) ? curl_slist_append(l, line) : NULL;
+        lua_pop(L, 1);
+        if (next == NULL) {
+            oo_headers_free(l);
+            return NULL;
+        }
+        l = next;
+    }
+    return l;
+}
+
+int oo_perform(lua_State *L)
+{
+    oo_session *s = oo_session_check(L, 1);
+    oo_request r;
+    struct curl_slist *own = NULL;
+    int n;
+    memset(&r, 0, sizeof r);
+    r.method = luaL_checkstring(L, 2);
+    r.target = luaL_checkstring(L, 3);
+    r.body = luaL_optlstring(L, 4, NULL, &r.body_len);
+    r.cookie = lua_toboolean(L, 6);
+    r.headers = r.body ? s->h_api_json : s->h_api;
+    if (lua_istable(L, 5) && lua_rawlen(L, 5) > 0) {
+        const struct curl_slist *base = has_content_type(L, 5) ? s->h_api : r.headers;
+        if ((own = request_headers(L, base, 5)) == NULL)
+            return luaL_error(L, "invalid header line or out of memory");
+        r.headers = own;
+    }
+    n = oo_transfer(L, s, &r);
+    oo_headers_free(own);
+    return n < 0 ? luaL_error(L, "out of memory") : n;
+}

@@ -1,0 +1,24 @@
+/* One HTTP exchange on a session's handle, with the answer pushed for Lua. */
+#ifndef ONLYOFFICE_TRANSFER_H
+#define ONLYOFFICE_TRANSFER_H
+
+#include <lua.h>
+
+#include "session.h"
+
+typedef struct oo_request {
+    const char *method;            /* upper case, checked by the caller */
+    const char *target;            /* path and query below the portal root, starting with '/' */
+    const char *body;              /* NULL: no body */
+    size_t body_len;
+    struct curl_slist *headers;
+    int cookie;                    /* also send the token as the asc_auth_key cookie */
+} oo_request;
+
+/* Pushes status, body, content type, Retry-After seconds, redirect URL; or nil, message, curl code.
+ * Returns how many values it pushed, or -1 (nothing pushed) when memory runs out. */
+int oo_transfer(lua_State *L, oo_session *s, const oo_request *r);
+/* core.perform(s, method, target [, body [, header_lines [, cookie]]]) */
+int oo_perform(lua_State *L);
+
+#endif

@@ -20,7 +20,13 @@ all: $(MODULES)
 
 $(BUILD)/%/onlyoffice/core.so: $(SRC) $(HDR)
 	@mkdir -p $(@D)
-	$(CC) $(WARN) $(CFLAGS) $(shell pkg-config --cflags $(pc_$*)) -shared -o $@ $(SRC) $(LIBS)
+	$(CC) $(WARN) $(CFLAGS) $(shell pkg-config --cflags $(pc_$*)) -shared -o $@ $(SRC) $(LDFLAGS) $(LIBS)
+
+# AddressSanitizer + UndefinedBehaviorSanitizer build for Lua 5.4 (./run tests loads it
+# into an uninstrumented lua5.4 with LD_PRELOAD).
+SANITIZE = -fsanitize=address,undefined -fno-omit-frame-pointer -fno-sanitize-recover=undefined
+asan:
+	$(MAKE) -B BUILD=build/asan RUNTIMES=5.4 CFLAGS="-O1 -g $(SANITIZE)" LDFLAGS="$(SANITIZE)"
 
 test:
 	./run tests
@@ -34,4 +40,4 @@ lint:
 clean:
 	rm -rf build
 
-.PHONY: all test demo lint clean
+.PHONY: all asan test demo lint clean

@@ -186,13 +186,13 @@ int oo_session_new(lua_State *L)
     oo_session *s;
     luaL_checktype(L, 2, LUA_TTABLE);
     /* The userdata exists before any resource, so __gc frees whatever follows. */
-    s = (oo_session *)lua_newuserdata(L, sizeof *s);
+    s = (oo_session *)lua_newuserdata(L, sizeof *s + len + 1);
     memset(s, 0, sizeof *s);
+    memcpy(s->base, base, len + 1);
     luaL_getmetatable(L, OO_SESSION_MT);
     lua_setmetatable(L, -2);
-    s->base = oo_secret_dup(base, len);
     s->curl = curl_easy_init();
-    if (s->base == NULL || s->curl == NULL)
+    if (s->curl == NULL)
         return luaL_error(L, "cannot create a libcurl handle");
     configure(L, s, 2);
     if (oo_session_build_headers(s) != 0)
@@ -264,7 +264,7 @@ static int session_expires(lua_State *L)
 static int session_url(lua_State *L)
 {
     oo_session *s = oo_session_check(L, 1);
-    lua_pushstring(L, s->base ? s->base : "");
+    lua_pushstring(L, s->base);
     return 1;
 }
 

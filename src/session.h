@@ -11,7 +11,6 @@
 
 typedef struct oo_session {
     CURL *curl;                    /* NULL once closed */
-    char *base;                    /* portal root URL without a trailing slash */
     char *username;
     char *password;                /* NULL when re-login is off; wiped before free */
     char *token;
@@ -25,6 +24,7 @@ typedef struct oo_session {
     size_t max_body;
     int body_overflow;
     char errbuf[CURL_ERROR_SIZE];
+    char base[];                   /* portal root URL without a trailing slash; lives in the userdata */
 } oo_session;
 
 /* Argument i as a session, open or closed; raises on anything else. */

@@ -1,0 +1,62 @@
+local helper = require "spec.helper"
+
+-- Runs an example with the interpreter under test; returns its output and success.
+local function run_example(url, name, args, user)
+  local interpreter = helper.runtime == "jit" and "luajit" or ("lua" .. helper.runtime)
+  local cmd = table.concat({
+    "ONLYOFFICE_URL=" .. url,
+    "ONLYOFFICE_USER=" .. (user or helper.USER),
+    "ONLYOFFICE_PASSWORD=" .. helper.PASSWORD,
+    "ONLYOFFICE_EMULATOR=1",
+    "LUA_PATH='" .. package.path .. "'",
+    "LUA_CPATH='" .. package.cpath .. "'",
+    interpreter, helper.root .. "/examples/" .. name, args or "", "2>&1; echo \"[exit $?]\"",
+  }, " ")
+  local p = io.popen(cmd)
+  local out = p:read("*a")
+  p:close() -- Lua 5.1 cannot report the exit status here, hence the echo
+  local text, status = out:match("^(.-)%[exit (%d+)%]\n$")
+  return text, status == "0"
+end
+
+describe("examples", function()
+  local portal
+  setup(function() portal = helper.start() end)
+  teardown(function() portal:stop() end)
+
+  for _, flavor in ipairs({ "docspace", "workspace" }) do
+    it("whoami prints the user on " .. flavor, function()
+      local out, ok = run_example(portal[flavor], "whoami.lua")
+      assert.is_true(ok)
+      assert.equal("Ada Example <user@example.com>\n", out)
+    end)
+
+    it("list_documents walks every page on " .. flavor, function()
+      local out = run_example(portal[flavor], "list_documents.lua")
+      local _, files = out:gsub("\nfile ", "")
+      local _, folders = out:gsub("folder ", "")
+      assert.equal(230, files)
+      assert.equal(7, folders)
+      assert.matches("237 entries\n$", out)
+    end)
+
+    it("create_folder creates a folder on " .. flavor, function()
+      local out = run_example(portal[flavor], "create_folder.lua", "'Q3 Reports'")
+      assert.matches('^created folder %d+ "Q3 Reports" in 1001\n$', out)
+    end)
+
+    it("demo runs through on " .. flavor, function()
+      local out = run_example(portal[flavor], "demo.lua")
+      assert.matches("me         Ada Example <user@example.com>", out, 1, true)
+      assert.matches("my docs    5 of 237 entries", out, 1, true)
+      assert.matches("created    folder", out, 1, true)
+      assert.matches("logout     ", out, 1, true)
+    end)
+  end
+
+  it("whoami reports a failed login and exits non-zero", function()
+    local out, ok = run_example(portal.docspace, "whoami.lua", nil, "nobody@example.com")
+    assert.is_false(ok)
+    assert.matches("login failed: HTTP 401: User authentication failed", out, 1, true)
+  end)
+end)

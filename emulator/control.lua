@@ -3,6 +3,7 @@
 --   local portal = require("control").start()  -- portal.docspace, portal.workspace
 --   portal:stop()
 -- As a script: lua5.4 emulator/control.lua start|stop [PREFIX]
+-- (PORTAL_WORKERS and PORTAL_BIG_MB in the environment set those options).
 local M = {}
 
 local NGINX = os.getenv("ONLYOFFICE_NGINX") or "/usr/sbin/nginx"
@@ -25,7 +26,8 @@ local function run(cmd)
   return ok == true and how == "exit" and code == 0
 end
 
-local function read(path)
+--- The whole content of a file, or nil when it cannot be opened.
+function M.read_file(path)
   local f = io.open(path, "rb")
   if not f then
     return nil
@@ -35,7 +37,8 @@ local function read(path)
   return s
 end
 
-local function write(path, text)
+--- Writes a whole file.
+function M.write_file(path, text)
   local f = assert(io.open(path, "wb"))
   f:write(text)
   f:close()
@@ -59,7 +62,7 @@ function Portal:stop()
     return
   end
   self.stopped = true
-  local pid = read(self.prefix .. "/nginx.pid")
+  local pid = M.read_file(self.prefix .. "/nginx.pid")
   pid = pid and pid:match("%d+")
   if pid then
     run("kill -QUIT " .. pid .. " 2>/dev/null; for i in $(seq 200); do kill -0 " .. pid
@@ -70,18 +73,26 @@ function Portal:stop()
   end
 end
 
---- Starts nginx; options: workers (default 1), prefix (default a new temporary folder).
+--- Starts nginx; options: workers (default 1), prefix (default a new temporary folder),
+--- big_mb (size of the generated file 999000).
 function M.start(opts)
   opts = opts or {}
   local root = here()
   local prefix = opts.prefix or io.popen("mktemp -d /tmp/onlyoffice-portal.XXXXXX"):read("*l")
-  assert(run("mkdir -p " .. shell_quote(prefix .. "/tmp")), "cannot create " .. prefix)
-  local template = assert(read(root .. "/emulator/nginx.conf"), "emulator/nginx.conf is missing")
+  local files, uploads = shell_quote(prefix .. "/files"), shell_quote(prefix .. "/uploads")
+  -- nginx workers drop root for nobody: they must reach the prefix and write files.
+  assert(run("mkdir -p " .. shell_quote(prefix .. "/tmp") .. " " .. files .. " " .. uploads
+    .. " && chmod 755 " .. shell_quote(prefix) .. " && chmod 777 " .. files .. " " .. uploads),
+    "cannot create " .. prefix)
+  if opts.big_mb then -- file 999000: random bytes, for download benchmarks
+    assert(run("head -c " .. math.floor(opts.big_mb) .. "M /dev/urandom > " .. shell_quote(prefix .. "/files/999000")))
+  end
+  local template = assert(M.read_file(root .. "/emulator/nginx.conf"), "emulator/nginx.conf is missing")
   math.randomseed(os.time() + tonumber(tostring({}):match("0x(%x+)") or "0", 16) % 100000)
   for _ = 1, 8 do
     local ds = math.random(20000, 59999)
     local ws = ds + 1
-    write(prefix .. "/nginx.conf", render(template, { PREFIX = prefix, ROOT = root,
+    M.write_file(prefix .. "/nginx.conf", render(template, { PREFIX = prefix, ROOT = root,
       WORKERS = tostring(opts.workers or 1), DOCSPACE_PORT = tostring(ds), WORKSPACE_PORT = tostring(ws) }))
     local cmd = table.concat({ NGINX, "-p", shell_quote(prefix .. "/"), "-c", shell_quote(prefix .. "/nginx.conf"),
       "-e", shell_quote(prefix .. "/error.log"), ">>", shell_quote(prefix .. "/start.log"), "2>&1" }, " ")
@@ -91,18 +102,19 @@ function M.start(opts)
         docspace = "http://127.0.0.1:" .. ds, workspace = "http://127.0.0.1:" .. ws,
       }, Portal)
     end
-    if not (read(prefix .. "/start.log") or ""):find("in use", 1, true) then
+    if not (M.read_file(prefix .. "/start.log") or ""):find("in use", 1, true) then
       break -- only a taken port is worth another try
     end
   end
-  error("the portal emulator did not start:\n" .. (read(prefix .. "/start.log") or "")
-    .. (read(prefix .. "/error.log") or ""))
+  error("the portal emulator did not start:\n" .. (M.read_file(prefix .. "/start.log") or "")
+    .. (M.read_file(prefix .. "/error.log") or ""))
 end
 
 if arg and arg[0] and arg[0]:match("control%.lua$") and not package.loaded["control"] then
   local command, prefix = arg[1], arg[2]
   if command == "start" then
-    local p = M.start({ prefix = prefix, workers = tonumber(os.getenv("PORTAL_WORKERS")) })
+    local p = M.start({ prefix = prefix, workers = tonumber(os.getenv("PORTAL_WORKERS")),
+      big_mb = tonumber(os.getenv("PORTAL_BIG_MB")) })
     print("docspace  " .. p.docspace)
     print("workspace " .. p.workspace)
     print("prefix    " .. p.prefix)

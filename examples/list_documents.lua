@@ -1,28 +1,21 @@
--- Lists "My documents" page by page with count/startIndex, for both portal
--- families: DocSpace puts `total` in the folder content, Workspace in the envelope.
+-- Lists every entry of "My documents", page by page: s:pages fetches pages of
+-- `count` with startIndex until the listing's total is reached.
 local onlyoffice = require "onlyoffice"
-
-local PAGE = 50
 
 local s = assert(onlyoffice.login(os.getenv("ONLYOFFICE_URL"), os.getenv("ONLYOFFICE_USER"),
   os.getenv("ONLYOFFICE_PASSWORD"), { code = os.getenv("ONLYOFFICE_CODE") }))
 
-local start, seen = 0, 0
-repeat
-  local content, info = s:get("files/@my", { count = PAGE, startIndex = start })
-  if not content then
-    io.stderr:write("listing failed: ", info, "\n")
-    os.exit(1)
+local ok, err = pcall(function()
+  local n = 0
+  for entry, index in s:pages("files/@my", nil, { count = 50 }) do
+    -- Folders have no file extension field; files do.
+    print(("%-6s %-8s %s"):format(entry.fileExst and "file" or "folder", entry.id, entry.title))
+    n = index
   end
-  for _, folder in ipairs(content.folders) do
-    print(("folder %-8s %s"):format(folder.id, folder.title))
-  end
-  for _, file in ipairs(content.files) do
-    print(("file   %-8s %s"):format(file.id, file.title))
-  end
-  local shown = #content.folders + #content.files
-  local total = content.total or info.total or 0
-  seen, start = seen + shown, start + shown
-until shown == 0 or seen >= total
-print(("%d entries"):format(seen))
+  print(("%d entries"):format(n))
+end)
 s:close()
+if not ok then
+  io.stderr:write("listing failed: ", tostring(err), "\n")
+  os.exit(1)
+end

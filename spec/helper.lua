@@ -13,6 +13,8 @@ package.cpath = (os.getenv("ONLYOFFICE_CPATH") or (root .. "/build/" .. M.runtim
 local onlyoffice = require "onlyoffice"
 local control = require "control"
 
+M.read_file, M.write_file = control.read_file, control.write_file
+
 M.USER, M.PASSWORD = "user@example.com", "secret"
 
 --- Starts the emulator; returns it with helpers bound to its two portals.

@@ -8,8 +8,10 @@
 
 #include "compat.h"
 #include "credentials.h"
+#include "download.h"
 #include "session.h"
 #include "transfer.h"
+#include "upload.h"
 
 /* core.sleep(seconds): used between retries. */
 static int core_sleep(lua_State *L)
@@ -87,6 +89,8 @@ OO_EXPORT int luaopen_onlyoffice_core(lua_State *L)
     static const luaL_Reg fns[] = {
         { "new", oo_session_new },
         { "perform", oo_perform },
+        { "send_part", oo_send_part },
+        { "download", oo_download },
         { "sleep", core_sleep },
 #if LUA_VERSION_NUM >= 503
         { "integers", core_integers },

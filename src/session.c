@@ -85,7 +85,7 @@ int oo_session_build_headers(oo_session *s)
     return 0;
 }
 
-static size_t on_body(char *p, size_t size, size_t n, void *ud)
+size_t oo_session_on_body(char *p, size_t size, size_t n, void *ud)
 {
     oo_session *s = ud;
     size_t len = size * n;
@@ -163,10 +163,11 @@ static void configure(lua_State *L, oo_session *s, int opts)
     curl_easy_setopt(c, CURLOPT_TCP_KEEPALIVE, 1L);
     curl_easy_setopt(c, CURLOPT_ACCEPT_ENCODING, "");
     curl_easy_setopt(c, CURLOPT_ERRORBUFFER, s->errbuf);
-    curl_easy_setopt(c, CURLOPT_WRITEFUNCTION, on_body);
+    curl_easy_setopt(c, CURLOPT_WRITEFUNCTION, oo_session_on_body);
     curl_easy_setopt(c, CURLOPT_WRITEDATA, s);
-    curl_easy_setopt(c, CURLOPT_TIMEOUT_MS,
-                     (long)(opt_seconds(L, opts, "timeout", OO_DEFAULT_TIMEOUT) * 1000));
+    s->timeout_ms = (long)(opt_seconds(L, opts, "timeout", OO_DEFAULT_TIMEOUT) * 1000);
+    s->stall_s = s->timeout_ms / 1000 > 0 ? s->timeout_ms / 1000 : 1;
+    curl_easy_setopt(c, CURLOPT_TIMEOUT_MS, s->timeout_ms);
     curl_easy_setopt(c, CURLOPT_CONNECTTIMEOUT_MS,
                      (long)(opt_seconds(L, opts, "connect_timeout", OO_DEFAULT_CONNECT_TIMEOUT) * 1000));
     curl_easy_setopt(c, CURLOPT_SSL_VERIFYPEER, verify ? 1L : 0L);
@@ -191,6 +192,7 @@ int oo_session_new(lua_State *L)
     memcpy(s->base, base, len + 1);
     luaL_getmetatable(L, OO_SESSION_MT);
     lua_setmetatable(L, -2);
+    s->redirect_https_only = strncmp(base, "https:", 6) == 0 || strncmp(base, "HTTPS:", 6) == 0;
     s->curl = curl_easy_init();
     if (s->curl == NULL)
         return luaL_error(L, "cannot create a libcurl handle");

@@ -22,6 +22,9 @@ typedef struct oo_session {
     oo_buffer body;                /* response body of the transfer in progress */
     oo_buffer scratch;             /* URL and login body assembly */
     size_t max_body;
+    long timeout_ms;               /* whole request, for API calls */
+    long stall_s;                  /* uploads and downloads: abort below 1 byte/s for this long */
+    int redirect_https_only;       /* the portal is https: never follow a redirect to http */
     int body_overflow;
     char errbuf[CURL_ERROR_SIZE];
     char base[];                   /* portal root URL without a trailing slash; lives in the userdata */
@@ -35,6 +38,8 @@ int oo_session_new(lua_State *L);
 void oo_session_register(lua_State *L);
 /* Rebuilds the header lists after the token or the extra headers change. */
 int oo_session_build_headers(oo_session *s);
+/* The default write callback: collects the body in s->body up to max_body. */
+size_t oo_session_on_body(char *p, size_t size, size_t n, void *ud);
 /* Frees a header list, wiping an Authorization line first. */
 void oo_headers_free(struct curl_slist *l);
 /* 1 when s holds no CR, LF or NUL, so it is safe in a header line. */

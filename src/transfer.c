@@ -20,7 +20,9 @@ static void set_method(CURL *c, const oo_request *r)
     const char *m = r->method;
     int has_body = r->body != NULL;
     int is_head = is(m, "HEAD");
-    if (!is_head && (has_body || is(m, "POST") || is(m, "PUT") || is(m, "PATCH"))) {
+    if (r->mime) {
+        curl_easy_setopt(c, CURLOPT_MIMEPOST, r->mime);
+    } else if (!is_head && (has_body || is(m, "POST") || is(m, "PUT") || is(m, "PATCH"))) {
         curl_easy_setopt(c, CURLOPT_POST, 1L);
         /* No copy: the Lua string is anchored on the stack for the whole transfer. */
         curl_easy_setopt(c, CURLOPT_POSTFIELDSIZE_LARGE, (curl_off_t)(has_body ? r->body_len : 0));
@@ -30,6 +32,41 @@ static void set_method(CURL *c, const oo_request *r)
     }
     curl_easy_setopt(c, CURLOPT_NOBODY, is_head ? 1L : 0L);
     curl_easy_setopt(c, CURLOPT_CUSTOMREQUEST, (is_head || is(m, "GET") || is(m, "POST")) ? NULL : m);
+}
+
+/* libcurl before 7.83 sent custom Authorization headers to another port or
+ * scheme on a redirect (CVE-2022-27776): follow only with a libcurl that does not. */
+static int safe_follow(void)
+{
+    return curl_version_info(CURLVERSION_NOW)->version_num >= 0x075300;
+}
+
+/* Streaming transfers and followed redirects change options that API calls rely on. */
+static void set_transfer_mode(oo_session *s, const oo_request *r, int on)
+{
+    CURL *c = s->curl;
+    int follow = on && r->follow && safe_follow();
+    curl_easy_setopt(c, CURLOPT_FOLLOWLOCATION, follow ? 1L : 0L);
+    if (follow) {
+        curl_easy_setopt(c, CURLOPT_MAXREDIRS, 5L);
+#if LIBCURL_VERSION_NUM >= 0x075500
+        curl_easy_setopt(c, CURLOPT_REDIR_PROTOCOLS_STR, s->redirect_https_only ? "https" : "http,https");
+#else
+        curl_easy_setopt(c, CURLOPT_REDIR_PROTOCOLS,
+                         s->redirect_https_only ? (long)CURLPROTO_HTTPS : (long)(CURLPROTO_HTTP | CURLPROTO_HTTPS));
+#endif
+    }
+    if (r->streaming) {
+        curl_easy_setopt(c, CURLOPT_TIMEOUT_MS, on ? 0L : s->timeout_ms);
+        curl_easy_setopt(c, CURLOPT_LOW_SPEED_LIMIT, on ? 1L : 0L);
+        curl_easy_setopt(c, CURLOPT_LOW_SPEED_TIME, on ? s->stall_s : 0L);
+    }
+    if (r->write) {
+        curl_easy_setopt(c, CURLOPT_WRITEFUNCTION, on ? r->write : (curl_write_callback)oo_session_on_body);
+        curl_easy_setopt(c, CURLOPT_WRITEDATA, on ? r->write_data : (void *)s);
+    }
+    if (r->mime && !on)
+        curl_easy_setopt(c, CURLOPT_MIMEPOST, NULL);
 }
 
 static int set_url(oo_session *s, const char *target)
@@ -125,11 +162,13 @@ int oo_transfer(lua_State *L, oo_session *s, const oo_request *r)
     curl_easy_setopt(s->curl, CURLOPT_HTTPHEADER, r->headers);
     if (set_url(s, r->target) != 0 || set_cookie(s, r->cookie) != 0)
         return -1;
+    set_transfer_mode(s, r, 1);
     s->errbuf[0] = '\0';
     s->body_overflow = 0;
     oo_buffer_reset(&s->body);
     rc = curl_easy_perform(s->curl);
     n = rc == CURLE_OK ? push_answer(L, s) : push_failure(L, s, rc);
+    set_transfer_mode(s, r, 0);
     if (r->cookie)
         set_cookie(s, 0);
     oo_buffer_reset(&s->body);

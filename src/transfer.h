@@ -13,6 +13,11 @@ typedef struct oo_request {
     size_t body_len;
     struct curl_slist *headers;
     int cookie;                    /* also send the token as the asc_auth_key cookie */
+    curl_mime *mime;               /* a multipart body instead of body */
+    curl_write_callback write;     /* NULL: collect the body in the session */
+    void *write_data;
+    int streaming;                 /* an upload or download: no total timeout, a stall limit instead */
+    int follow;                    /* let libcurl follow redirects (GET without a body only) */
 } oo_request;
 
 /* Pushes status, body, content type, Retry-After seconds, redirect URL; or nil, message, curl code.

@@ -1,4 +1,5 @@
 -- Turns what the portal answered into `data, info` or `message, detail`.
+local core = require "onlyoffice.core"
 local json = require "onlyoffice.json"
 
 local M = {}
@@ -82,6 +83,37 @@ function M.failure(status, body, ctype, retry_after)
     message = message .. ": " .. text
   end
   return message, detail
+end
+
+--- Every message and detail leaving the module passes here: no token, no password.
+function M.fail(s, message, detail)
+  detail = detail or {}
+  message = core.redact(s, message)
+  for k, v in pairs(detail) do
+    if type(v) == "string" then
+      detail[k] = core.redact(s, v)
+    end
+  end
+  if type(detail.error) == "table" and type(detail.error.message) == "string" then
+    detail.error.message = core.redact(s, detail.error.message)
+  end
+  return nil, message, detail
+end
+
+--- A transfer that got no answer: nil, message, detail.
+function M.network(s, message, code, method, target)
+  if message == "session is closed" then
+    return M.fail(s, message, { closed = true })
+  end
+  return M.fail(s, "network error: " .. tostring(message),
+    { curl_code = code, timeout = code == 28 or nil, method = method, path = target })
+end
+
+--- A non-2xx answer to a request: nil, message, detail naming the request.
+function M.http(s, method, target, status, body, ctype, retry_after)
+  local message, detail = M.failure(status, body, ctype, retry_after)
+  detail.method, detail.path = method, target
+  return M.fail(s, method .. " " .. target .. ": " .. message, detail)
 end
 
 return M

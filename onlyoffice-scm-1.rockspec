@@ -39,6 +39,7 @@ build = {
     ["onlyoffice.files"] = "lua/onlyoffice/files.lua",
     ["onlyoffice.request"] = "lua/onlyoffice/request.lua",
     ["onlyoffice.json"] = "lua/onlyoffice/json.lua",
+    ["onlyoffice.ngx"] = "lua/onlyoffice/ngx.lua",
     ["onlyoffice.response"] = "lua/onlyoffice/response.lua",
     ["onlyoffice.core"] = {
       sources = {

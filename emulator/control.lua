@@ -12,14 +12,32 @@ local function here()
   local src = debug.getinfo(1, "S").source:sub(2)
   local dir = src:match("^(.*)/emulator/[^/]*$") or "."
   if dir:sub(1, 1) ~= "/" then
-    local pwd = io.popen("pwd"):read("*l")
+    local pwd = M.sh("pwd"):match("[^\n]+")
     dir = dir == "." and pwd or (pwd .. "/" .. dir)
   end
   return dir
 end
 
+local function shell_quote(s)
+  return "'" .. s:gsub("'", "'\\''") .. "'"
+end
+
+-- The specs' sanitizer run preloads ASan into Lua; the tools run from here
+-- (nginx, curl, coreutils) must not inherit it.
+local function clean(cmd)
+  return "env -u LD_PRELOAD -u ASAN_OPTIONS sh -c " .. shell_quote(cmd)
+end
+
+--- Output of a shell command, run without the sanitizer preload.
+function M.sh(cmd)
+  local p = io.popen(clean(cmd))
+  local out = p:read("*a")
+  p:close()
+  return out
+end
+
 local function run(cmd)
-  local ok, how, code = os.execute(cmd)
+  local ok, how, code = os.execute(clean(cmd))
   if type(ok) == "number" then -- Lua 5.1 returns the status alone
     return ok == 0
   end
@@ -44,10 +62,6 @@ function M.write_file(path, text)
   f:close()
 end
 
-local function shell_quote(s)
-  return "'" .. s:gsub("'", "'\\''") .. "'"
-end
-
 local function render(template, vars)
   return (template:gsub("%${([%w_]+)}", function(k)
     return assert(vars[k], "no value for ${" .. k .. "}")
@@ -65,8 +79,11 @@ function Portal:stop()
   local pid = M.read_file(self.prefix .. "/nginx.pid")
   pid = pid and pid:match("%d+")
   if pid then
-    run("kill -QUIT " .. pid .. " 2>/dev/null; for i in $(seq 200); do kill -0 " .. pid
-      .. " 2>/dev/null || exit 0; sleep 0.02; done; kill -KILL " .. pid .. " 2>/dev/null")
+    -- The master is a daemon whose zombie waits for init to reap it: gone or
+    -- zombie both mean stopped. TERM: the emulator keeps nothing worth a graceful quit.
+    run("kill -TERM " .. pid .. " 2>/dev/null; for i in $(seq 500); do "
+      .. "s=$(cut -d' ' -f3 /proc/" .. pid .. "/stat 2>/dev/null) || exit 0; "
+      .. "[ \"$s\" = Z ] && exit 0; sleep 0.01; done; kill -KILL " .. pid .. " 2>/dev/null")
   end
   if not self.keep then
     run("rm -rf " .. shell_quote(self.prefix))
@@ -74,11 +91,13 @@ function Portal:stop()
 end
 
 --- Starts nginx; options: workers (default 1), prefix (default a new temporary folder),
---- big_mb (size of the generated file 999000).
+--- big_mb (size of the generated file 999000), template (another nginx.conf with
+--- ${PORT}, ${PORT2}, ${PREFIX}, ${ROOT}, ${WORKERS}) and vars (more ${...} values).
+--- The result has url and url2 (the two ports), and docspace/workspace as aliases.
 function M.start(opts)
   opts = opts or {}
   local root = here()
-  local prefix = opts.prefix or io.popen("mktemp -d /tmp/onlyoffice-portal.XXXXXX"):read("*l")
+  local prefix = opts.prefix or M.sh("mktemp -d /tmp/onlyoffice-portal.XXXXXX"):match("%S+")
   local files, uploads = shell_quote(prefix .. "/files"), shell_quote(prefix .. "/uploads")
   -- nginx workers drop root for nobody: they must reach the prefix and write files.
   assert(run("mkdir -p " .. shell_quote(prefix .. "/tmp") .. " " .. files .. " " .. uploads
@@ -87,18 +106,25 @@ function M.start(opts)
   if opts.big_mb then -- file 999000: random bytes, for download benchmarks
     assert(run("head -c " .. math.floor(opts.big_mb) .. "M /dev/urandom > " .. shell_quote(prefix .. "/files/999000")))
   end
-  local template = assert(M.read_file(root .. "/emulator/nginx.conf"), "emulator/nginx.conf is missing")
+  local conf = opts.template or (root .. "/emulator/nginx.conf")
+  local template = assert(M.read_file(conf), conf .. " is missing")
   math.randomseed(os.time() + tonumber(tostring({}):match("0x(%x+)") or "0", 16) % 100000)
   for _ = 1, 8 do
     local ds = math.random(20000, 59999)
     local ws = ds + 1
-    M.write_file(prefix .. "/nginx.conf", render(template, { PREFIX = prefix, ROOT = root,
-      WORKERS = tostring(opts.workers or 1), DOCSPACE_PORT = tostring(ds), WORKSPACE_PORT = tostring(ws) }))
-    local cmd = table.concat({ NGINX, "-p", shell_quote(prefix .. "/"), "-c", shell_quote(prefix .. "/nginx.conf"),
+    local vars = { PREFIX = prefix, ROOT = root, WORKERS = tostring(opts.workers or 1), PORT = tostring(ds),
+      PORT2 = tostring(ws) }
+    for k, v in pairs(opts.vars or {}) do
+      vars[k] = tostring(v)
+    end
+    M.write_file(prefix .. "/nginx.conf", render(template, vars))
+    local cmd = table.concat({ NGINX, "-p", shell_quote(prefix .. "/"),
+      "-c", shell_quote(prefix .. "/nginx.conf"),
       "-e", shell_quote(prefix .. "/error.log"), ">>", shell_quote(prefix .. "/start.log"), "2>&1" }, " ")
     if run(cmd) then
       return setmetatable({
         prefix = prefix, keep = opts.prefix ~= nil,
+        url = "http://127.0.0.1:" .. ds, url2 = "http://127.0.0.1:" .. ws,
         docspace = "http://127.0.0.1:" .. ds, workspace = "http://127.0.0.1:" .. ws,
       }, Portal)
     end

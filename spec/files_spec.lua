@@ -15,12 +15,10 @@ end
 local read_file, write_file = helper.read_file, helper.write_file
 
 local function list_dir(dir)
-  local p = io.popen("ls -A '" .. dir .. "'")
   local names = {}
-  for name in p:lines() do
+  for name in helper.sh("ls -A '" .. dir .. "'"):gmatch("[^\n]+") do
     names[#names + 1] = name
   end
-  p:close()
   return names
 end
 
@@ -48,11 +46,11 @@ describe("files", function()
   local portal, dir
   setup(function()
     portal = helper.start()
-    dir = io.popen("mktemp -d /tmp/onlyoffice-files.XXXXXX"):read("*l")
+    dir = helper.sh("mktemp -d /tmp/onlyoffice-files.XXXXXX"):match("%S+")
   end)
   teardown(function()
     portal:stop()
-    os.execute("rm -rf '" .. dir .. "'")
+    helper.sh("rm -rf '" .. dir .. "'")
   end)
 
   for _, flavor in ipairs({ "docspace", "workspace" }) do

@@ -3,10 +3,7 @@ local onlyoffice = require "onlyoffice"
 
 -- Wall-clock time with sub-second resolution (os.time counts whole seconds).
 local function now()
-  local p = io.popen("date +%s.%N")
-  local t = tonumber(p:read("*l"))
-  p:close()
-  return t
+  return tonumber(helper.sh("date +%s.%N"))
 end
 
 describe("retries", function()

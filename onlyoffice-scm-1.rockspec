@@ -36,6 +36,7 @@ build = {
     ["onlyoffice"] = "lua/onlyoffice/init.lua",
     ["onlyoffice.args"] = "lua/onlyoffice/args.lua",
     ["onlyoffice.auth"] = "lua/onlyoffice/auth.lua",
+    ["onlyoffice.batch"] = "lua/onlyoffice/batch.lua",
     ["onlyoffice.files"] = "lua/onlyoffice/files.lua",
     ["onlyoffice.request"] = "lua/onlyoffice/request.lua",
     ["onlyoffice.json"] = "lua/onlyoffice/json.lua",
@@ -43,7 +44,7 @@ build = {
     ["onlyoffice.response"] = "lua/onlyoffice/response.lua",
     ["onlyoffice.core"] = {
       sources = {
-        "src/buffer.c", "src/compat.c", "src/core.c", "src/credentials.c", "src/download.c",
+        "src/batch.c", "src/buffer.c", "src/compat.c", "src/core.c", "src/credentials.c", "src/download.c",
         "src/secret.c", "src/session.c", "src/stream.c", "src/transfer.c", "src/upload.c",
       },
       defines = { "_POSIX_C_SOURCE=200809L" },

@@ -68,6 +68,20 @@ local function render(template, vars)
   end))
 end
 
+-- A test CA and a server certificate for localhost and 127.0.0.1 (EC keys: fast).
+local function make_certificates(dir)
+  local q = shell_quote(dir)
+  assert(run("(mkdir -p " .. q .. " && cd " .. q .. " && "
+    .. "openssl req -x509 -newkey ec -pkeyopt ec_paramgen_curve:P-256 -nodes -keyout ca.key -out ca.crt "
+    .. "-days 3 -subj /CN=onlyoffice-test-ca && "
+    .. "openssl req -newkey ec -pkeyopt ec_paramgen_curve:P-256 -nodes -keyout server.key -out server.csr "
+    .. "-subj /CN=localhost && "
+    .. "printf 'subjectAltName=DNS:localhost,IP:127.0.0.1\\n' > san.ext && "
+    .. "openssl x509 -req -in server.csr -CA ca.crt -CAkey ca.key -CAcreateserial -out server.crt "
+    .. "-days 3 -extfile san.ext && chmod 644 server.key) >/dev/null 2>&1"),
+    "openssl could not make the test certificates")
+end
+
 local Portal = {}
 Portal.__index = Portal
 
@@ -103,6 +117,7 @@ function M.start(opts)
   assert(run("mkdir -p " .. shell_quote(prefix .. "/tmp") .. " " .. files .. " " .. uploads
     .. " && chmod 755 " .. shell_quote(prefix) .. " && chmod 777 " .. files .. " " .. uploads),
     "cannot create " .. prefix)
+  make_certificates(prefix .. "/tls")
   if opts.big_mb then -- file 999000: random bytes, for download benchmarks
     assert(run("head -c " .. math.floor(opts.big_mb) .. "M /dev/urandom > " .. shell_quote(prefix .. "/files/999000")))
   end
@@ -110,10 +125,10 @@ function M.start(opts)
   local template = assert(M.read_file(conf), conf .. " is missing")
   math.randomseed(os.time() + tonumber(tostring({}):match("0x(%x+)") or "0", 16) % 100000)
   for _ = 1, 8 do
-    local ds = math.random(20000, 59999)
-    local ws = ds + 1
+    local ds = math.random(20000, 59990)
+    local ws, tls = ds + 1, ds + 2
     local vars = { PREFIX = prefix, ROOT = root, WORKERS = tostring(opts.workers or 1), PORT = tostring(ds),
-      PORT2 = tostring(ws) }
+      PORT2 = tostring(ws), PORT3 = tostring(tls) }
     for k, v in pairs(opts.vars or {}) do
       vars[k] = tostring(v)
     end
@@ -125,6 +140,8 @@ function M.start(opts)
       return setmetatable({
         prefix = prefix, keep = opts.prefix ~= nil,
         url = "http://127.0.0.1:" .. ds, url2 = "http://127.0.0.1:" .. ws,
+        https = "https://127.0.0.1:" .. tls, https_wrong_host = "https://127.0.0.2:" .. tls,
+        cafile = prefix .. "/tls/ca.crt",
         docspace = "http://127.0.0.1:" .. ds, workspace = "http://127.0.0.1:" .. ws,
       }, Portal)
     end
@@ -143,6 +160,7 @@ if arg and arg[0] and arg[0]:match("control%.lua$") and not package.loaded["cont
       big_mb = tonumber(os.getenv("PORTAL_BIG_MB")) })
     print("docspace  " .. p.docspace)
     print("workspace " .. p.workspace)
+    print("https     " .. p.https)
     print("prefix    " .. p.prefix)
   elseif command == "stop" and prefix then
     setmetatable({ prefix = prefix, keep = true }, Portal):stop()

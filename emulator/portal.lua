@@ -537,9 +537,15 @@ end
 
 local FAULTS = {}
 
+-- Also counts the slow requests in flight, and the most at once, for batch specs.
 function FAULTS.slow()
+  local now = dict:incr("inflight", 1, 0)
+  if now > (dict:get("max_inflight") or 0) then
+    dict:set("max_inflight", now)
+  end
   ngx.sleep((tonumber(ngx.var.arg_ms) or 1000) / 1000)
-  return ok({ slept = true })
+  dict:incr("inflight", -1)
+  return ok({ slept = true, connection = tonumber(ngx.var.connection) })
 end
 
 function FAULTS.html502()
@@ -628,7 +634,8 @@ function CONTROL.stats()
   end
   return json_send(200, { logins = logins, total_logins = dict:get("logins") or 0,
     last_login_body = dict:get("last_login_body"), chunks = dict:get("chunks") or 0,
-    public_saw_credentials = dict:get("public_saw_credentials") or false })
+    public_saw_credentials = dict:get("public_saw_credentials") or false,
+    max_inflight = dict:get("max_inflight") or 0 })
 end
 
 function CONTROL.valid()

@@ -7,6 +7,7 @@
 #include <lauxlib.h>
 
 #include "compat.h"
+#include "batch.h"
 #include "credentials.h"
 #include "download.h"
 #include "session.h"
@@ -91,6 +92,7 @@ OO_EXPORT int luaopen_onlyoffice_core(lua_State *L)
         { "perform", oo_perform },
         { "send_part", oo_send_part },
         { "download", oo_download },
+        { "batch", oo_batch },
         { "sleep", core_sleep },
 #if LUA_VERSION_NUM >= 503
         { "integers", core_integers },

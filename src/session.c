@@ -6,6 +6,7 @@
 
 #include <lauxlib.h>
 
+#include "batch.h"
 #include "compat.h"
 #include "secret.h"
 
@@ -204,6 +205,7 @@ int oo_session_new(lua_State *L)
 
 static void session_release(oo_session *s)
 {
+    oo_batch_release(s);
     if (s->curl) {
         curl_easy_cleanup(s->curl);
         s->curl = NULL;

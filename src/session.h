@@ -20,6 +20,9 @@ typedef struct oo_session {
     struct curl_slist *h_api_json; /* h_api plus Content-Type: application/json */
     struct curl_slist *h_login;    /* like h_api_json without Authorization */
     oo_buffer body;                /* response body of the transfer in progress */
+    CURLM *multi;                  /* batches: created on first use, keeps their connections */
+    struct oo_slot *slots;         /* batches: one handle per concurrent transfer */
+    int nslots;
     oo_buffer scratch;             /* URL and login body assembly */
     size_t max_body;
     long timeout_ms;               /* whole request, for API calls */

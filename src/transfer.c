@@ -15,7 +15,7 @@ static int is(const char *method, const char *name)
 }
 
 /* Options stick to a reused handle, so every request sets all of these. */
-static void set_method(CURL *c, const oo_request *r)
+void oo_set_method(CURL *c, const oo_request *r)
 {
     const char *m = r->method;
     int has_body = r->body != NULL;
@@ -126,26 +126,25 @@ static void push_info_string(lua_State *L, CURL *c, CURLINFO what)
         lua_pushnil(L);
 }
 
-static int push_failure(lua_State *L, oo_session *s, CURLcode rc)
-{
-    lua_pushnil(L);
-    if (s->body_overflow)
-        lua_pushfstring(L, "response body larger than max_body (%d bytes)", (int)s->max_body);
-    else
-        lua_pushstring(L, s->errbuf[0] ? s->errbuf : curl_easy_strerror(rc));
-    lua_pushinteger(L, (lua_Integer)rc);
-    return 3;
-}
-
-static int push_answer(lua_State *L, oo_session *s)
+int oo_push_result(lua_State *L, CURL *c, CURLcode rc, const oo_buffer *body, const char *errbuf,
+                   int overflow, size_t max_body)
 {
     long status = 0;
-    curl_easy_getinfo(s->curl, CURLINFO_RESPONSE_CODE, &status);
+    if (rc != CURLE_OK) {
+        lua_pushnil(L);
+        if (overflow)
+            lua_pushfstring(L, "response body larger than max_body (%d bytes)", (int)max_body);
+        else
+            lua_pushstring(L, errbuf[0] ? errbuf : curl_easy_strerror(rc));
+        lua_pushinteger(L, (lua_Integer)rc);
+        return 3;
+    }
+    curl_easy_getinfo(c, CURLINFO_RESPONSE_CODE, &status);
     lua_pushinteger(L, (lua_Integer)status);
-    lua_pushlstring(L, s->body.data ? s->body.data : "", s->body.len);
-    push_info_string(L, s->curl, CURLINFO_CONTENT_TYPE);
-    push_retry_after(L, s->curl);
-    push_info_string(L, s->curl, CURLINFO_REDIRECT_URL);
+    lua_pushlstring(L, body->data ? body->data : "", body->len);
+    push_info_string(L, c, CURLINFO_CONTENT_TYPE);
+    push_retry_after(L, c);
+    push_info_string(L, c, CURLINFO_REDIRECT_URL);
     return 5;
 }
 
@@ -158,7 +157,7 @@ int oo_transfer(lua_State *L, oo_session *s, const oo_request *r)
         lua_pushliteral(L, "session is closed");
         return 2;
     }
-    set_method(s->curl, r);
+    oo_set_method(s->curl, r);
     curl_easy_setopt(s->curl, CURLOPT_HTTPHEADER, r->headers);
     if (set_url(s, r->target) != 0 || set_cookie(s, r->cookie) != 0)
         return -1;
@@ -167,7 +166,7 @@ int oo_transfer(lua_State *L, oo_session *s, const oo_request *r)
     s->body_overflow = 0;
     oo_buffer_reset(&s->body);
     rc = curl_easy_perform(s->curl);
-    n = rc == CURLE_OK ? push_answer(L, s) : push_failure(L, s, rc);
+    n = oo_push_result(L, s->curl, rc, &s->body, s->errbuf, s->body_overflow, s->max_body);
     set_transfer_mode(s, r, 0);
     if (r->cookie)
         set_cookie(s, 0);

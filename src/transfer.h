@@ -23,6 +23,11 @@ typedef struct oo_request {
 /* Pushes status, body, content type, Retry-After seconds, redirect URL; or nil, message, curl code.
  * Returns how many values it pushed, or -1 (nothing pushed) when memory runs out. */
 int oo_transfer(lua_State *L, oo_session *s, const oo_request *r);
+/* Sets method and body options of a (reused) handle for r. */
+void oo_set_method(CURL *c, const oo_request *r);
+/* Pushes a finished transfer's results as oo_transfer describes. */
+int oo_push_result(lua_State *L, CURL *c, CURLcode rc, const oo_buffer *body, const char *errbuf,
+                   int overflow, size_t max_body);
 /* core.perform(s, method, target [, body [, header_lines [, cookie]]]) */
 int oo_perform(lua_State *L);
 

@@ -104,5 +104,6 @@ function methods.logout(s)
 end
 
 require("onlyoffice.files").install(methods)
+require("onlyoffice.batch").install(methods)
 
 return M

@@ -39,11 +39,34 @@ function M.with_relogin(s, attempt)
   return status, a, b, c, d, e
 end
 
-local function retry_wait(retry_after, attempt, cap)
-  if retry_after then
-    return retry_after <= cap and retry_after or nil
+--- The session's Lua-side settings: retries and max_retry_wait.
+function M.settings(s)
+  return settings[s]
+end
+
+--- Seconds to wait before repeating a request answered `status`, or nil when
+--- it is not to be repeated: GET/HEAD, 429/502/503/504, within the retries and
+--- never longer than max_retry_wait.
+function M.retry_delay(method, status, retry_after, attempt, cfg)
+  if not RETRY_STATUS[status] or (method ~= "GET" and method ~= "HEAD") or attempt >= cfg.retries then
+    return nil
   end
-  return math.min(0.2 * 2 ^ attempt, cap)
+  if retry_after then
+    return retry_after <= cfg.max_retry_wait and retry_after or nil
+  end
+  return math.min(0.2 * 2 ^ attempt, cfg.max_retry_wait)
+end
+
+--- A final answer: data, info for 2xx, else nil, message, detail.
+function M.finish(s, method, target, status, body, ctype, retry_after)
+  if status >= 200 and status < 300 then
+    local data, info, detail = response.success(status, body, ctype)
+    if data == nil then
+      return response.fail(s, info, detail)
+    end
+    return data, info
+  end
+  return response.http(s, method, target, status, body, ctype, retry_after)
 end
 
 --- The target (below the portal root) of a URL inside the portal, or nil. A URL
@@ -76,8 +99,7 @@ function M.exchange(s, method, target, payload, lines)
     if not status then
       return response.network(s, body, ctype, method, target)
     end
-    local wait = RETRY_STATUS[status] and (method == "GET" or method == "HEAD")
-      and attempt < cfg.retries and retry_wait(retry_after, attempt, cfg.max_retry_wait)
+    local wait = M.retry_delay(method, status, retry_after, attempt, cfg)
     if status == 401 and not relogged and core.can_relogin(s) then
       relogged = true
       local ok, err, detail = auth.authenticate(s, nil)
@@ -99,14 +121,8 @@ function M.exchange(s, method, target, payload, lines)
       if status <= 303 and method ~= "HEAD" then
         method, payload = "GET", nil
       end
-    elseif status >= 200 and status < 300 then
-      local data, info, detail = response.success(status, body, ctype)
-      if data == nil then
-        return response.fail(s, info, detail)
-      end
-      return data, info
     else
-      return response.http(s, method, target, status, body, ctype, retry_after)
+      return M.finish(s, method, target, status, body, ctype, retry_after)
     end
   end
 end

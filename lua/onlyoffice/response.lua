@@ -100,13 +100,18 @@ function M.fail(s, message, detail)
   return nil, message, detail
 end
 
+-- libcurl's codes for a failed TLS handshake or certificate check.
+local TLS_CODES = { [35] = true, [51] = true, [53] = true, [54] = true, [58] = true, [59] = true, [60] = true,
+  [64] = true, [66] = true, [77] = true, [80] = true, [82] = true, [83] = true, [90] = true, [91] = true }
+
 --- A transfer that got no answer: nil, message, detail.
 function M.network(s, message, code, method, target)
   if message == "session is closed" then
     return M.fail(s, message, { closed = true })
   end
-  return M.fail(s, "network error: " .. tostring(message),
-    { curl_code = code, timeout = code == 28 or nil, method = method, path = target })
+  local tls = TLS_CODES[code]
+  return M.fail(s, (tls and "TLS error: " or "network error: ") .. tostring(message),
+    { curl_code = code, timeout = code == 28 or nil, tls = tls, method = method, path = target })
 end
 
 --- A non-2xx answer to a request: nil, message, detail naming the request.

@@ -42,9 +42,10 @@ build = {
     ["onlyoffice.json"] = "lua/onlyoffice/json.lua",
     ["onlyoffice.ngx"] = "lua/onlyoffice/ngx.lua",
     ["onlyoffice.response"] = "lua/onlyoffice/response.lua",
+    ["onlyoffice.settings"] = "lua/onlyoffice/settings.lua",
     ["onlyoffice.core"] = {
       sources = {
-        "src/batch.c", "src/buffer.c", "src/compat.c", "src/core.c", "src/credentials.c", "src/download.c",
+        "src/answer.c", "src/batch.c", "src/buffer.c", "src/compat.c", "src/core.c", "src/credentials.c", "src/download.c",
         "src/secret.c", "src/session.c", "src/stream.c", "src/transfer.c", "src/upload.c",
       },
       defines = { "_POSIX_C_SOURCE=200809L" },

@@ -612,6 +612,91 @@ function FAULTS.always401()
 end
 
 ---------------------------------------------------------------------------
+-- Hostile answers, written byte by byte on the raw connection: emu/raw/<kind>
+---------------------------------------------------------------------------
+
+local RAW = {}
+
+local function raw_socket()
+  ngx.req.read_body()
+  return assert(ngx.req.socket(true))
+end
+
+-- Headers without end, until the client gives up (or 64 MB went out).
+function RAW.endless_headers(sock)
+  sock:send("HTTP/1.1 200 OK\r\nContent-Type: application/json\r\n")
+  local line = "X-Filler: " .. ("h"):rep(100) .. "\r\n"
+  local block = line:rep(1000)
+  for _ = 1, 64 * 1024 * 1024 / #block do
+    if not sock:send(block) then
+      return
+    end
+  end
+end
+
+-- A body that trickles in one byte every 200 ms.
+function RAW.drip(sock)
+  sock:send("HTTP/1.1 200 OK\r\nContent-Type: application/json\r\nContent-Length: 1000\r\n\r\n")
+  for _ = 1, 1000 do
+    if not sock:send("x") then
+      return
+    end
+    ngx.sleep(0.2)
+  end
+end
+
+-- Content-Length says 100, ten bytes come, the connection closes.
+function RAW.short_length(sock)
+  sock:send("HTTP/1.1 200 OK\r\nContent-Type: application/json\r\nContent-Length: 100\r\n\r\n{\"a\":1234}")
+end
+
+-- Content-Length says 5, more follows.
+function RAW.long_length(sock)
+  sock:send("HTTP/1.1 200 OK\r\nContent-Type: application/json\r\nContent-Length: 5\r\n\r\n"
+    .. '{"response":{"id":1},"status":0,"statusCode":200}')
+end
+
+function RAW.reset_at_once()
+end
+
+function RAW.reset_in_status(sock)
+  sock:send("HTTP/1.1 2")
+end
+
+function RAW.reset_in_headers(sock)
+  sock:send("HTTP/1.1 200 OK\r\nContent-Length: 50\r\nContent-Type: applica")
+end
+
+function RAW.reset_in_body(sock)
+  sock:send("HTTP/1.1 200 OK\r\nContent-Type: application/json\r\nTransfer-Encoding: chunked\r\n\r\n"
+    .. "10\r\n{\"response\":{\"a\r\n")
+end
+
+local function raw_json(sock, body)
+  sock:send("HTTP/1.1 200 OK\r\nContent-Type: application/json\r\nContent-Length: " .. #body
+    .. "\r\n\r\n" .. body)
+end
+
+function RAW.bad_utf8(sock)
+  raw_json(sock, '{"response":{"title":"caf\233 \255\254"},"status":0,"statusCode":200}')
+end
+
+function RAW.deep_json(sock)
+  raw_json(sock, ("["):rep(100000) .. ("]"):rep(100000))
+end
+
+-- 100 MB announced and sent, for max_body.
+function RAW.huge(sock)
+  sock:send("HTTP/1.1 200 OK\r\nContent-Type: application/json\r\nContent-Length: 104857600\r\n\r\n")
+  local block = ("x"):rep(65536)
+  for _ = 1, 1600 do
+    if not sock:send(block) then
+      return
+    end
+  end
+end
+
+---------------------------------------------------------------------------
 -- Control endpoints for the specs
 ---------------------------------------------------------------------------
 
@@ -696,6 +781,12 @@ function M.handle()
     return people()
   elseif rest == "emu/echo" then
     return echo()
+  end
+  local raw = RAW[rest:match("^emu/raw/([%w_]+)$") or ""]
+  if raw then
+    local sock = raw_socket()
+    raw(sock)
+    return ngx.exit(ngx.ERROR) -- close the connection, whatever was sent
   end
   local fault = FAULTS[rest:match("^emu/(%w+)$") or ""]
   if fault then

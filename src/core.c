@@ -1,12 +1,12 @@
 /* onlyoffice.core: the C half of the module. The public API lives in lua/onlyoffice. */
 #include <errno.h>
-#include <math.h>
 #include <time.h>
 
 #include <curl/curl.h>
 #include <lauxlib.h>
 
 #include "compat.h"
+#include "answer.h"
 #include "batch.h"
 #include "credentials.h"
 #include "download.h"
@@ -28,47 +28,6 @@ static int core_sleep(lua_State *L)
     return 0;
 }
 
-#if LUA_VERSION_NUM >= 503
-/* Rewrites, in the table on top of the stack, integral floats as integers. */
-static void fix_table(lua_State *L, int depth)
-{
-    if (depth > 1000)
-        luaL_error(L, "JSON nested too deeply");
-    luaL_checkstack(L, 4, "JSON nested too deeply");
-    lua_pushnil(L);
-    while (lua_next(L, -2) != 0) {
-        if (lua_type(L, -1) == LUA_TNUMBER && !lua_isinteger(L, -1)) {
-            lua_Number n = lua_tonumber(L, -1);
-            if (n == floor(n) && n >= -9007199254740992.0 && n <= 9007199254740992.0) {
-                lua_pushvalue(L, -2);
-                lua_pushinteger(L, (lua_Integer)n);
-                lua_rawset(L, -5);
-            }
-        } else if (lua_istable(L, -1)) {
-            fix_table(L, depth + 1);
-        }
-        lua_pop(L, 1);
-    }
-}
-
-/* core.integers(value) -> value: for JSON decoders that give every number as a float. */
-static int core_integers(lua_State *L)
-{
-    if (lua_istable(L, 1)) {
-        lua_settop(L, 1);
-        fix_table(L, 0);
-    } else if (lua_type(L, 1) == LUA_TNUMBER && !lua_isinteger(L, 1)) {
-        lua_Number n = lua_tonumber(L, 1);
-        if (n == floor(n) && fabs(n) <= 9007199254740992.0)
-            lua_pushinteger(L, (lua_Integer)n);
-        else
-            lua_settop(L, 1);
-    } else {
-        lua_settop(L, 1);
-    }
-    return 1;
-}
-#endif
 
 static void push_curl_version(lua_State *L)
 {
@@ -95,8 +54,9 @@ OO_EXPORT int luaopen_onlyoffice_core(lua_State *L)
         { "batch", oo_batch },
         { "sleep", core_sleep },
 #if LUA_VERSION_NUM >= 503
-        { "integers", core_integers },
+        { "integers", oo_integers },
 #endif
+        { "utf8_valid", oo_utf8_valid },
         { NULL, NULL }
     };
     /* Reference-counted and thread-safe in the libcurl versions the module

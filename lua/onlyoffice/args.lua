@@ -9,6 +9,7 @@ local OPTIONS = {
   timeout = "number", connect_timeout = "number", verify = "boolean", cafile = "string",
   proxy = "string", user_agent = "string", headers = "table", relogin = "boolean",
   retries = "number", code = "string", max_body = "number", max_retry_wait = "number",
+  trace = "function",
 }
 
 -- `level` counts like error()'s, from the caller of the M function: 1 is that

@@ -2,6 +2,7 @@
 local core = require "onlyoffice.core"
 local json = require "onlyoffice.json"
 local response = require "onlyoffice.response"
+local settings = require "onlyoffice.settings"
 
 local M = {}
 
@@ -29,7 +30,8 @@ end
 
 -- One login exchange: true once the session holds a token; "2fa", r for a challenge.
 local function login_exchange(s, code)
-  local status, body, ctype, retry_after = core.login(s, code)
+  local status, body, ctype, retry_after = settings.traced(s, "POST /api/2.0/authentication"
+    .. (code and "/<code>" or "") .. " (login)", core.login, s, code)
   if not status then
     return response.network(s, body, ctype, "POST", "/api/2.0/authentication")
   end

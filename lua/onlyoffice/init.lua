@@ -86,7 +86,7 @@ end
 --- Revokes the token on the portal, then closes the session.
 function methods.logout(s)
   local target = "/api/2.0/authentication/logout"
-  local status, body, ctype, retry_after = core.perform(s, "POST", target, nil, nil, true)
+  local status, body, ctype, retry_after = request.perform(s, "POST", target, nil, nil, true)
   local ok, message, detail
   if not status then
     ok, message, detail = response.network(s, body, ctype, "POST", target)

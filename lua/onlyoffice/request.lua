@@ -5,24 +5,20 @@ local args = require "onlyoffice.args"
 local auth = require "onlyoffice.auth"
 local json = require "onlyoffice.json"
 local response = require "onlyoffice.response"
+local settings = require "onlyoffice.settings"
 
 local M = {}
 
-local DEFAULT_RETRIES = 2
-local DEFAULT_MAX_RETRY_WAIT = 10 -- seconds
 local MAX_REDIRECTS = 5
 local RETRY_STATUS = { [429] = true, [502] = true, [503] = true, [504] = true }
 local REDIRECT_STATUS = { [301] = true, [302] = true, [303] = true, [307] = true, [308] = true }
 
--- Settings the Lua side needs per session; weak keys, so sessions still collect.
-local settings = setmetatable({}, { __mode = "k" })
+M.configure = settings.configure
+M.settings = settings.get
 
---- Remembers the Lua-side options of a new session.
-function M.configure(s, opts)
-  settings[s] = {
-    retries = opts.retries or DEFAULT_RETRIES,
-    max_retry_wait = opts.max_retry_wait or DEFAULT_MAX_RETRY_WAIT,
-  }
+--- core.perform, told to the session's trace hook.
+function M.perform(s, method, target, payload, lines, cookie)
+  return settings.traced(s, method .. " " .. target, core.perform, s, method, target, payload, lines, cookie)
 end
 
 --- Runs attempt() once more after a re-login when it answers 401 and the session
@@ -37,11 +33,6 @@ function M.with_relogin(s, attempt)
     return attempt()
   end
   return status, a, b, c, d, e
-end
-
---- The session's Lua-side settings: retries and max_retry_wait.
-function M.settings(s)
-  return settings[s]
 end
 
 --- Seconds to wait before repeating a request answered `status`, or nil when
@@ -92,10 +83,10 @@ end
 
 --- Sends a checked request; data, info or nil, message, detail.
 function M.exchange(s, method, target, payload, lines)
-  local cfg = settings[s]
+  local cfg = settings.get(s)
   local relogged, attempt, redirects = false, 0, 0
   while true do
-    local status, body, ctype, retry_after, location = core.perform(s, method, target, payload, lines)
+    local status, body, ctype, retry_after, location = M.perform(s, method, target, payload, lines)
     if not status then
       return response.network(s, body, ctype, method, target)
     end

@@ -27,7 +27,14 @@ function M.success(status, body, ctype)
   if body == "" or not is_json(ctype, body) then
     return body, info
   end
-  local doc, err = json.decode(body)
+  -- JSON is UTF-8 (RFC 8259); cjson copies string bytes without checking them.
+  local valid, at = core.utf8_valid(body)
+  local doc, err
+  if valid then
+    doc, err = json.decode(body)
+  else
+    err = "not UTF-8 at byte " .. at
+  end
   if doc == nil then
     return nil, "invalid JSON in the answer: " .. tostring(err),
       { status = status, body = body:sub(1, SNIPPET) }

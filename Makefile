@@ -28,6 +28,17 @@ SANITIZE = -fsanitize=address,undefined -fno-omit-frame-pointer -fno-sanitize-re
 asan:
 	$(MAKE) -B BUILD=build/asan RUNTIMES=5.4 CFLAGS="-O1 -g $(SANITIZE)" LDFLAGS="$(SANITIZE)"
 
+# libFuzzer target over answers and user input (fuzz/answers.c, fuzz/answers.lua).
+build/fuzz-answers: fuzz/answers.c $(SRC) $(HDR)
+	@mkdir -p $(@D)
+	clang -g -O1 -fsanitize=fuzzer,address,undefined $(shell pkg-config --cflags lua5.4) -o $@ \
+		fuzz/answers.c $(SRC) $(shell pkg-config --libs lua5.4) $(LIBS)
+
+FUZZ_SECONDS ?= 60
+fuzz: build/fuzz-answers
+	@mkdir -p build/fuzz-work
+	./build/fuzz-answers -max_total_time=$(FUZZ_SECONDS) -timeout=10 -rss_limit_mb=4096 build/fuzz-work fuzz/corpus
+
 test:
 	./run tests
 
@@ -40,4 +51,4 @@ lint:
 clean:
 	rm -rf build
 
-.PHONY: all asan test demo lint clean
+.PHONY: all asan fuzz test demo lint clean

@@ -58,25 +58,39 @@ static int can_relogin(lua_State *L)
     return 1;
 }
 
-/* Replaces every occurrence of secret in the string on top of the stack. */
+/* The first occurrence of needle in hay[0..n), NUL bytes included, or NULL. */
+static const char *find_bytes(const char *hay, size_t n, const char *needle, size_t m)
+{
+    const char *p = hay, *end = hay + n;
+    while (m <= (size_t)(end - p) && (p = memchr(p, needle[0], (size_t)(end - p) - m + 1)) != NULL) {
+        if (memcmp(p, needle, m) == 0)
+            return p;
+        p++;
+    }
+    return NULL;
+}
+
+/* Replaces every occurrence of secret in the string on top of the stack. The
+ * text may hold NUL bytes (a server's body): search all of it, not a C string. */
 static void redact_one(lua_State *L, const char *secret)
 {
     size_t slen = secret ? strlen(secret) : 0;
     size_t len;
-    const char *str, *hit;
+    const char *str, *end, *hit;
     luaL_Buffer b;
     if (slen == 0)
         return;
     str = lua_tolstring(L, -1, &len);
-    if (str == NULL || (hit = strstr(str, secret)) == NULL)
+    end = str + len;
+    if ((hit = find_bytes(str, len, secret, slen)) == NULL)
         return;
     luaL_buffinit(L, &b);
     do {
         luaL_addlstring(&b, str, (size_t)(hit - str));
         luaL_addstring(&b, "***");
         str = hit + slen;
-    } while ((hit = strstr(str, secret)) != NULL);
-    luaL_addstring(&b, str);
+    } while ((hit = find_bytes(str, (size_t)(end - str), secret, slen)) != NULL);
+    luaL_addlstring(&b, str, (size_t)(end - str));
     luaL_pushresult(&b);
     lua_remove(L, -2);
 }

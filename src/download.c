@@ -82,19 +82,17 @@ static FILE *open_temp(oo_buffer *name, const char *target)
     return NULL;
 }
 
-/* Closes the temporary file and renames it into place, or removes it. */
+/* Closes the temporary file and, when keep, renames it over target; otherwise,
+ * or when either step fails, removes it. Returns the errno of a failed keep, or 0. */
 static int finish_file(sink *k, const char *tmp, const char *target, int keep)
 {
-    int rc = fclose(k->file);
+    int err = 0;
+    if (fclose(k->file) != 0 || (keep && rename(tmp, target) != 0))
+        err = errno;
     k->file = NULL;
-    if (rc != 0 && keep)
-        k->write_errno = errno;
-    if (keep && rc == 0 && rename(tmp, target) == 0)
-        return 0;
-    if (keep && rc == 0)
-        k->write_errno = errno;
-    unlink(tmp);
-    return -1;
+    if (!keep || err)
+        unlink(tmp);
+    return keep ? err : 0;
 }
 
 static int push_write_error(lua_State *L, const char *target, int err)
@@ -148,10 +146,12 @@ int oo_download(lua_State *L)
     if (n > 0 && !k.checked && !lua_isnil(L, -n))
         start_body(&k); /* an empty body never reached on_write */
     ok = n > 0 && !lua_isnil(L, -n) && k.ok && !oo_stream_failed(&st);
-    if (k.file && finish_file(&k, tmp.data, path, ok) != 0 && ok) {
-        lua_pop(L, n);
-        n = push_write_error(L, path, k.write_errno);
-    } else if (k.write_errno) {
+    if (k.file) {
+        int err = finish_file(&k, tmp.data, path, ok);
+        if (err)
+            k.write_errno = err;
+    }
+    if (k.write_errno && n > 0) {
         lua_pop(L, n);
         n = push_write_error(L, path ? path : "the sink", k.write_errno);
     } else if (n > 0 && !lua_isnil(L, -n)) {

@@ -142,16 +142,12 @@ function M.header_lines(headers, level)
   return lines
 end
 
---- Checks option names and types; returns a copy ready for the C core.
-function M.options(opts, level)
-  if opts == nil then
-    opts = {}
-  elseif type(opts) ~= "table" then
-    fail(level, "options must be a table, got %s", type(opts))
-  end
+--- Checks that every field of opts is named in known (name -> Lua type) with
+--- that type; returns a shallow copy.
+function M.known(opts, known, level)
   local copy = {}
   for k, v in pairs(opts) do
-    local want = OPTIONS[k]
+    local want = known[k]
     if not want then
       fail(level, "unknown option %q", tostring(k))
     end
@@ -160,6 +156,17 @@ function M.options(opts, level)
     end
     copy[k] = v
   end
+  return copy
+end
+
+--- Checks option names and types; returns a copy ready for the C core.
+function M.options(opts, level)
+  if opts == nil then
+    opts = {}
+  elseif type(opts) ~= "table" then
+    fail(level, "options must be a table, got %s", type(opts))
+  end
+  local copy = M.known(opts, OPTIONS, level + 1)
   for _, k in ipairs({ "timeout", "connect_timeout", "max_body", "max_retry_wait" }) do
     if copy[k] ~= nil and (copy[k] ~= copy[k] or copy[k] <= 0) then
       fail(level, "option %q must be positive", k)

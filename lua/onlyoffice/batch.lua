@@ -4,6 +4,7 @@ local core = require "onlyoffice.core"
 local auth = require "onlyoffice.auth"
 local request = require "onlyoffice.request"
 local response = require "onlyoffice.response"
+local settings = require "onlyoffice.settings"
 
 local M = {}
 
@@ -58,7 +59,7 @@ local function batch(s, requests, opts)
   for i = 1, #reqs do
     pending[i] = i
   end
-  local cfg = request.settings(s)
+  local cfg = settings.get(s)
   while #pending > 0 do
     local list = {}
     for k, i in ipairs(pending) do

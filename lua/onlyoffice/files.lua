@@ -22,14 +22,8 @@ local function check_options(opts, known, level)
   if type(opts) ~= "table" then
     error("options must be a table, got " .. type(opts), level + 1)
   end
-  for k, v in pairs(opts) do
-    if not known[k] then
-      error("unknown option \"" .. tostring(k) .. "\"", level + 1)
-    elseif type(v) ~= known[k] then
-      error("option \"" .. k .. "\" must be a " .. known[k] .. ", got " .. type(v), level + 1)
-    end
-  end
-  return opts
+  local checked = args.known(opts, known, level + 1) -- not a tail call: keep the frame count
+  return checked
 end
 
 local function check_id(id, what, level)

@@ -5,6 +5,7 @@ local auth = require "onlyoffice.auth"
 local json = require "onlyoffice.json"
 local request = require "onlyoffice.request"
 local response = require "onlyoffice.response"
+local settings = require "onlyoffice.settings"
 
 local M = {
   _VERSION = "0.1.0",
@@ -21,7 +22,7 @@ local function new_session(url, opts, level)
   local base = args.base_url(url, level + 1)
   opts = args.options(opts, level + 1)
   local s = core.new(base, opts)
-  request.configure(s, opts)
+  settings.configure(s, opts)
   return s, opts
 end
 

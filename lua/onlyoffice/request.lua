@@ -13,9 +13,6 @@ local MAX_REDIRECTS = 5
 local RETRY_STATUS = { [429] = true, [502] = true, [503] = true, [504] = true }
 local REDIRECT_STATUS = { [301] = true, [302] = true, [303] = true, [307] = true, [308] = true }
 
-M.configure = settings.configure
-M.settings = settings.get
-
 --- core.perform, told to the session's trace hook.
 function M.perform(s, method, target, payload, lines, cookie)
   return settings.traced(s, method .. " " .. target, core.perform, s, method, target, payload, lines, cookie)

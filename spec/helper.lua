@@ -45,6 +45,13 @@ M.sh = control.sh
 --- A port on which nothing listens: nginx never binds port 9 (discard) on loopback here.
 M.CLOSED_URL = "http://127.0.0.1:9"
 
+--- libcurl's codes for a body that broke off: 18 when the peer's FIN comes
+--- first, 56 when its reset does. Which one arrives is up to the TCP stack.
+function M.broke_off(detail)
+  local code = detail and detail.curl_code
+  return code == 18 or code == 56, "curl code " .. tostring(code) .. ", not 18 or 56"
+end
+
 function M.is_integer(v)
   if math.type then
     return math.type(v) == "integer"

@@ -45,8 +45,9 @@ build = {
     ["onlyoffice.settings"] = "lua/onlyoffice/settings.lua",
     ["onlyoffice.core"] = {
       sources = {
-        "src/answer.c", "src/batch.c", "src/buffer.c", "src/compat.c", "src/core.c", "src/credentials.c", "src/download.c",
-        "src/secret.c", "src/session.c", "src/stream.c", "src/transfer.c", "src/upload.c",
+        "src/answer.c", "src/batch.c", "src/buffer.c", "src/compat.c", "src/core.c", "src/credentials.c",
+        "src/curl_memory.c", "src/download.c", "src/secret.c", "src/session.c", "src/stream.c", "src/transfer.c",
+        "src/upload.c",
       },
       defines = { "_POSIX_C_SOURCE=200809L" },
       libraries = { "curl" },

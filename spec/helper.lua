@@ -42,6 +42,15 @@ end
 --- Output of a shell command, run without the sanitizer preload (curl hangs under it).
 M.sh = control.sh
 
+--- Builds spec/support/<name>.c with gcc into a new temporary folder; returns the
+--- folder (for the caller to remove) and the built file.
+function M.build_support(name, output, flags)
+  local dir = M.sh("mktemp -d /tmp/onlyoffice-" .. name .. ".XXXXXX"):match("%S+")
+  local built = dir .. "/" .. output
+  M.sh(("gcc -O1 -o %s %s/spec/support/%s.c %s 2>&1"):format(built, root, name, flags))
+  return dir, built
+end
+
 --- A port on which nothing listens: nginx never binds port 9 (discard) on loopback here.
 M.CLOSED_URL = "http://127.0.0.1:9"
 

@@ -6,10 +6,7 @@ describe("concurrency", function()
   local portal, dir, program
   setup(function()
     portal = helper.start()
-    dir = helper.sh("mktemp -d /tmp/onlyoffice-threads.XXXXXX"):match("%S+")
-    program = dir .. "/threads"
-    helper.sh(("gcc -O1 -pthread -o %s %s/spec/support/threads.c $(pkg-config --cflags --libs lua5.4) 2>&1")
-      :format(program, helper.root))
+    dir, program = helper.build_support("threads", "threads", "-pthread $(pkg-config --cflags --libs lua5.4)")
   end)
   teardown(function()
     portal:stop()

@@ -9,6 +9,7 @@
 #include "answer.h"
 #include "batch.h"
 #include "credentials.h"
+#include "curl_memory.h"
 #include "download.h"
 #include "session.h"
 #include "transfer.h"
@@ -59,10 +60,9 @@ OO_EXPORT int luaopen_onlyoffice_core(lua_State *L)
         { "utf8_valid", oo_utf8_valid },
         { NULL, NULL }
     };
-    /* Reference-counted and thread-safe in the libcurl versions the module
-     * builds against, so each Lua state may call it; never cleaned up, since
-     * other code in the process may use libcurl too. */
-    if (curl_global_init(CURL_GLOBAL_DEFAULT) != CURLE_OK)
+    /* Each Lua state may call it; never cleaned up, since other code in the
+     * process may use libcurl too. */
+    if (oo_curl_init() != CURLE_OK)
         return luaL_error(L, "libcurl failed to initialise");
     lua_newtable(L);
     luaL_setfuncs(L, fns, 0);

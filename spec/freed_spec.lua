@@ -1,0 +1,60 @@
+-- No copy of the password or the token is left in freed heap memory by libcurl or
+-- the module: spec/support/freed.c, preloaded into a lua5.4 process, looks for
+-- them in every block freed. Lua's own strings are the caller's and are not wiped;
+-- that they are found shows the search works. Plain HTTP: OpenSSL's buffers are
+-- not covered.
+local helper = require "spec.helper"
+
+describe("freed memory", function()
+  local portal, dir, shim
+  setup(function()
+    portal = helper.start()
+    dir, shim = helper.build_support("freed", "freed.so", "-shared -fPIC -ldl")
+  end)
+  teardown(function()
+    portal:stop()
+    helper.sh("rm -rf '" .. dir .. "'")
+  end)
+
+  -- Runs a Lua chunk with the module (the 5.4 build) under the shim; the counts.
+  local function run(needle, chunk)
+    local script = dir .. "/run.lua"
+    helper.write_file(script, ("package.path = %q .. package.path\npackage.cpath = %q .. package.cpath\n")
+      :format(helper.root .. "/lua/?.lua;" .. helper.root .. "/lua/?/init.lua;", helper.root .. "/build/5.4/?.so;")
+      .. "local onlyoffice, url = require 'onlyoffice', ...\n" .. chunk)
+    local out = helper.sh(("FREED_NEEDLE='%s' LD_PRELOAD='%s' lua5.4 %s '%s' 2>&1")
+      :format(needle, shim, script, portal.docspace))
+    local all, module = out:match("all=(%d+) module=(%d+)")
+    assert(all, out)
+    return tonumber(all), tonumber(module)
+  end
+
+  it("holds no password after login, requests, re-login and close", function()
+    local all, module = run(helper.PASSWORD, [[
+      local s = assert(onlyoffice.login(url, 'user@example.com', 'sec' .. 'ret'))
+      assert(s:get('people/@self'))
+      local control = onlyoffice.session(url, 'control')
+      assert(control:get('/__emu/revoke', { user = 'user@example.com' }))
+      control:close()
+      assert(s:get('people/@self')) -- a 401, a re-login from the C copy, a retry
+      assert(s:post('emu/echo', { n = 1 }))
+      s:close()
+      collectgarbage()
+    ]])
+    assert.equal(0, module)
+    assert.is_true(all > 0, "the search found not even Lua's own copy")
+  end)
+
+  it("holds no token after requests and close", function()
+    local token = "tok-3f9a-c1b2-freed-check"
+    local all, module = run(token, [[
+      local s = onlyoffice.session(url, 'tok-3f9a-' .. 'c1b2-freed-check', { retries = 0 })
+      for _ = 1, 3 do s:get('people/@self') end
+      s:post('emu/echo', { n = 1 })
+      s:close()
+      collectgarbage()
+    ]])
+    assert.equal(0, module)
+    assert.is_true(all > 0, "the search found not even Lua's own copy")
+  end)
+end)

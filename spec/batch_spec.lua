@@ -35,6 +35,14 @@ describe("batch", function()
     assert.equal("plain words", results[6][1])
   end)
 
+  it("takes a Content-Type from the request headers instead of the default, like single requests", function()
+    local results = s:batch({ { "POST", "emu/echo", body = "a=1",
+      headers = { ["Content-Type"] = "application/x-www-form-urlencoded" } } })
+    local e = assert(results[1][1], results[1][2])
+    assert.equal("application/x-www-form-urlencoded", e.headers["content-type"])
+    assert.equal("a=1", e.body)
+  end)
+
   it("keeps to the concurrency bound", function()
     local list = {}
     for i = 1, 12 do

@@ -82,26 +82,6 @@ static int ensure_slots(oo_session *s, int n)
     return 0;
 }
 
-static struct curl_slist *slot_headers(lua_State *L, oo_session *s, oo_slot *slot, int has_body)
-{
-    size_t i, n;
-    struct curl_slist *base = has_body ? s->h_api_json : s->h_api;
-    if (!lua_istable(L, -1) || (n = lua_rawlen(L, -1)) == 0)
-        return base;
-    for (; base != NULL; base = base->next)
-        slot->own = curl_slist_append(slot->own, base->data);
-    for (i = 1; i <= n; i++) {
-        size_t len;
-        const char *line;
-        lua_rawgeti(L, -1, (int)i);
-        line = lua_tolstring(L, -1, &len);
-        if (line && oo_header_safe(line, len))
-            slot->own = curl_slist_append(slot->own, line);
-        lua_pop(L, 1);
-    }
-    return slot->own;
-}
-
 /* Puts request i of the table at index list on the slot and adds it to the
  * multi handle; -1 for a malformed request or when memory runs out. */
 static int start(lua_State *L, oo_session *s, oo_slot *slot, int list, int i)
@@ -118,15 +98,14 @@ static int start(lua_State *L, oo_session *s, oo_slot *slot, int list, int i)
     lua_rawgeti(L, -3, 3);
     r.body = lua_tolstring(L, -1, &r.body_len); /* the list keeps the string alive */
     lua_rawgeti(L, -4, 4);
-    if (r.method == NULL || r.target == NULL)
+    if (r.method == NULL || r.target == NULL ||
+        (r.headers = oo_request_headers(L, s, r.body != NULL, lua_gettop(L), &slot->own)) == NULL)
         return -1;
-    curl_easy_setopt(slot->easy, CURLOPT_HTTPHEADER, slot_headers(L, s, slot, r.body != NULL));
+    curl_easy_setopt(slot->easy, CURLOPT_HTTPHEADER, r.headers);
     lua_pop(L, 5);
     oo_set_method(slot->easy, &r);
-    slot->url.len = 0;
-    if (oo_buffer_addstr(&slot->url, s->base) || oo_buffer_add(&slot->url, r.target, strlen(r.target) + 1))
+    if (oo_set_url(slot->easy, &slot->url, s->base, r.target) != 0)
         return -1;
-    curl_easy_setopt(slot->easy, CURLOPT_URL, slot->url.data);
     oo_buffer_reset(&slot->body);
     slot->overflow = 0;
     slot->errbuf[0] = '\0';

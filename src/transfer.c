@@ -69,13 +69,12 @@ static void set_transfer_mode(oo_session *s, const oo_request *r, int on)
         curl_easy_setopt(c, CURLOPT_MIMEPOST, NULL);
 }
 
-static int set_url(oo_session *s, const char *target)
+int oo_set_url(CURL *c, oo_buffer *u, const char *base, const char *target)
 {
-    oo_buffer *u = &s->scratch;
     u->len = 0;
-    if (oo_buffer_addstr(u, s->base) || oo_buffer_add(u, target, strlen(target) + 1))
+    if (oo_buffer_addstr(u, base) || oo_buffer_add(u, target, strlen(target) + 1))
         return -1;
-    return curl_easy_setopt(s->curl, CURLOPT_URL, u->data) == CURLE_OK ? 0 : -1;
+    return curl_easy_setopt(c, CURLOPT_URL, u->data) == CURLE_OK ? 0 : -1;
 }
 
 static int set_cookie(oo_session *s, int on)
@@ -92,12 +91,13 @@ static int set_cookie(oo_session *s, int on)
     return rc;
 }
 
-/* Retry-After as seconds from now: either form the header may take. */
-static void push_retry_after(lua_State *L, CURL *c)
+/* Retry-After as seconds from now: either form the header may take. Only a
+ * refusal (429, 503, a redirect) carries it, so a success is not searched. */
+static void push_retry_after(lua_State *L, CURL *c, long status)
 {
 #if LIBCURL_VERSION_NUM >= 0x075400
     struct curl_header *h;
-    if (curl_easy_header(c, "Retry-After", 0, CURLH_HEADER, -1, &h) == CURLHE_OK) {
+    if (status >= 300 && curl_easy_header(c, "Retry-After", 0, CURLH_HEADER, -1, &h) == CURLHE_OK) {
         char *end;
         long secs = strtol(h->value, &end, 10);
         if (end == h->value || *end != '\0') {
@@ -113,6 +113,7 @@ static void push_retry_after(lua_State *L, CURL *c)
     }
 #else
     (void)c;
+    (void)status;
 #endif
     lua_pushnil(L);
 }
@@ -143,7 +144,7 @@ int oo_push_result(lua_State *L, CURL *c, CURLcode rc, const oo_buffer *body, co
     lua_pushinteger(L, (lua_Integer)status);
     lua_pushlstring(L, body->data ? body->data : "", body->len);
     push_info_string(L, c, CURLINFO_CONTENT_TYPE);
-    push_retry_after(L, c);
+    push_retry_after(L, c, status);
     push_info_string(L, c, CURLINFO_REDIRECT_URL);
     return 5;
 }
@@ -159,7 +160,7 @@ int oo_transfer(lua_State *L, oo_session *s, const oo_request *r)
     }
     oo_set_method(s->curl, r);
     curl_easy_setopt(s->curl, CURLOPT_HTTPHEADER, r->headers);
-    if (set_url(s, r->target) != 0 || set_cookie(s, r->cookie) != 0)
+    if (oo_set_url(s->curl, &s->scratch, s->base, r->target) != 0 || set_cookie(s, r->cookie) != 0)
         return -1;
     set_transfer_mode(s, r, 1);
     s->errbuf[0] = '\0';
@@ -189,13 +190,18 @@ static int has_content_type(lua_State *L, int lines)
 }
 
 /* The session's list plus the request's own lines; NULL when memory runs out. */
-static struct curl_slist *request_headers(lua_State *L, const struct curl_slist *base, int lines)
+static struct curl_slist *copy_with_lines(lua_State *L, const struct curl_slist *base, int lines)
 {
     struct curl_slist *l = NULL;
     size_t i, n = lua_rawlen(L, lines);
-    for (; base != NULL; base = base->next)
-        if ((l = curl_slist_append(l, base->data)) == NULL)
+    for (; base != NULL; base = base->next) {
+        struct curl_slist *next = curl_slist_append(l, base->data);
+        if (next == NULL) {
+            oo_headers_free(l);
             return NULL;
+        }
+        l = next;
+    }
     for (i = 1; i <= n; i++) {
         size_t len;
         const char *line;
@@ -213,6 +219,18 @@ static struct curl_slist *request_headers(lua_State *L, const struct curl_slist 
     return l;
 }
 
+struct curl_slist *oo_request_headers(lua_State *L, oo_session *s, int has_body, int lines,
+                                      struct curl_slist **own)
+{
+    struct curl_slist *base = has_body ? s->h_api_json : s->h_api;
+    *own = NULL;
+    if (!lua_istable(L, lines) || lua_rawlen(L, lines) == 0)
+        return base;
+    /* A request that names its own Content-Type gets no JSON default beside it. */
+    *own = copy_with_lines(L, has_content_type(L, lines) ? s->h_api : base, lines);
+    return *own;
+}
+
 int oo_perform(lua_State *L)
 {
     oo_session *s = oo_session_check(L, 1);
@@ -224,13 +242,9 @@ int oo_perform(lua_State *L)
     r.target = luaL_checkstring(L, 3);
     r.body = luaL_optlstring(L, 4, NULL, &r.body_len);
     r.cookie = lua_toboolean(L, 6);
-    r.headers = r.body ? s->h_api_json : s->h_api;
-    if (lua_istable(L, 5) && lua_rawlen(L, 5) > 0) {
-        const struct curl_slist *base = has_content_type(L, 5) ? s->h_api : r.headers;
-        if ((own = request_headers(L, base, 5)) == NULL)
-            return luaL_error(L, "invalid header line or out of memory");
-        r.headers = own;
-    }
+    /* A closed session has no header lists; oo_transfer answers for it. */
+    if (s->curl != NULL && (r.headers = oo_request_headers(L, s, r.body != NULL, 5, &own)) == NULL)
+        return luaL_error(L, "invalid header line or out of memory");
     n = oo_transfer(L, s, &r);
     oo_headers_free(own);
     return n < 0 ? luaL_error(L, "out of memory") : n;

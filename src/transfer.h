@@ -28,6 +28,13 @@ void oo_set_method(CURL *c, const oo_request *r);
 /* Pushes a finished transfer's results as oo_transfer describes. */
 int oo_push_result(lua_State *L, CURL *c, CURLcode rc, const oo_buffer *body, const char *errbuf,
                    int overflow, size_t max_body);
+/* Points c at the portal root base plus target, built in u (kept by the caller). */
+int oo_set_url(CURL *c, oo_buffer *u, const char *base, const char *target);
+/* The header list for a request: the session's, or a copy with the request's own
+ * lines (the table at index lines) in *own, for the caller to free. NULL when a
+ * line is unsafe or memory runs out. */
+struct curl_slist *oo_request_headers(lua_State *L, oo_session *s, int has_body, int lines,
+                                      struct curl_slist **own);
 /* core.perform(s, method, target [, body [, header_lines [, cookie]]]) */
 int oo_perform(lua_State *L);
 

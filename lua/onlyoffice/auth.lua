@@ -30,7 +30,7 @@ end
 
 -- One login exchange: true once the session holds a token; "2fa", r for a challenge.
 local function login_exchange(s, code)
-  local status, body, ctype, retry_after = settings.traced(s, "POST /api/2.0/authentication"
+  local status, body, ctype, retry_after = settings.traced(s, "POST", "/api/2.0/authentication"
     .. (code and "/<code>" or "") .. " (login)", core.login, s, code)
   if not status then
     return response.network(s, body, ctype, "POST", "/api/2.0/authentication")

@@ -34,9 +34,6 @@ local function outcome(s, req, raw, attempt, cfg)
   if status and status >= 300 and status < 400 then -- rare: let the single path follow it
     return "done", { request.exchange(s, req[1], req[2], req[3], req[4]) }
   end
-  if not status then
-    return "done", { response.network(s, raw[2], raw[3], req[1], req[2]) }
-  end
   return "done", { request.finish(s, req[1], req[2], status, raw[2], raw[3], raw[4]) }
 end
 

@@ -92,15 +92,9 @@ end
 -- The entry an upload returns: DocSpace answers a list, Workspace one object.
 local function single_upload(s, folder, src, progress)
   local target = "/api/2.0/files/" .. folder .. "/upload"
-  local status, body, ctype, retry_after = send(s, target, src, src.name, progress, 0, src.size)
-  if not status then
-    return response.network(s, body, ctype, "POST", target)
-  elseif status < 200 or status > 299 then
-    return response.http(s, "POST", target, status, body, ctype, retry_after)
-  end
-  local data, info, detail = response.success(status, body, ctype)
+  local data, err, detail = request.finish(s, "POST", target, send(s, target, src, src.name, progress, 0, src.size))
   if data == nil then
-    return response.fail(s, info, detail)
+    return nil, err, detail
   end
   if type(data) == "table" and data[1] ~= nil then
     data = data[1]
@@ -242,10 +236,9 @@ local function download(s, file_id, target, opts)
   local status, body, ctype, retry_after, _, bytes = request.with_relogin(s, function()
     return core.download(s, from, target, progress)
   end)
-  if not status then
-    return response.network(s, body, ctype, "GET", from)
-  elseif status < 200 or status > 299 then
-    return response.http(s, "GET", from, status, body, ctype, retry_after)
+  local _, ferr, fdetail = request.failed(s, "GET", from, status, body, ctype, retry_after)
+  if ferr then
+    return nil, ferr, fdetail
   end
   return bytes
 end

@@ -15,7 +15,7 @@ local REDIRECT_STATUS = { [301] = true, [302] = true, [303] = true, [307] = true
 
 --- core.perform, told to the session's trace hook.
 function M.perform(s, method, target, payload, lines, cookie)
-  return settings.traced(s, method .. " " .. target, core.perform, s, method, target, payload, lines, cookie)
+  return settings.traced(s, method, target, core.perform, s, method, target, payload, lines, cookie)
 end
 
 --- Runs attempt() once more after a re-login when it answers 401 and the session
@@ -45,16 +45,26 @@ function M.retry_delay(method, status, retry_after, attempt, cfg)
   return math.min(0.2 * 2 ^ attempt, cfg.max_retry_wait)
 end
 
+--- nil, message, detail for a transfer that got no answer or a non-2xx one;
+--- nothing for a 2xx answer.
+function M.failed(s, method, target, status, body, ctype, retry_after)
+  if not status then
+    return response.network(s, body, ctype, method, target)
+  elseif status < 200 or status > 299 then
+    return response.http(s, method, target, status, body, ctype, retry_after)
+  end
+end
+
 --- A final answer: data, info for 2xx, else nil, message, detail.
 function M.finish(s, method, target, status, body, ctype, retry_after)
-  if status >= 200 and status < 300 then
+  if status and status >= 200 and status < 300 then
     local data, info, detail = response.success(status, body, ctype)
     if data == nil then
       return response.fail(s, info, detail)
     end
     return data, info
   end
-  return response.http(s, method, target, status, body, ctype, retry_after)
+  return M.failed(s, method, target, status, body, ctype, retry_after)
 end
 
 --- The target (below the portal root) of a URL inside the portal, or nil. A URL
@@ -84,9 +94,6 @@ function M.exchange(s, method, target, payload, lines)
   local relogged, attempt, redirects = false, 0, 0
   while true do
     local status, body, ctype, retry_after, location = M.perform(s, method, target, payload, lines)
-    if not status then
-      return response.network(s, body, ctype, method, target)
-    end
     local wait = M.retry_delay(method, status, retry_after, attempt, cfg)
     if status == 401 and not relogged and core.can_relogin(s) then
       relogged = true

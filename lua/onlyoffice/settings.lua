@@ -23,14 +23,15 @@ function M.get(s)
 end
 
 --- Calls fn(...), a transfer returning core.perform's values, and tells the
---- session's trace hook "> what" before and "< status (n bytes)" or
+--- session's trace hook "> method target" before and "< status (n bytes)" or
 --- "< failed: message" after; lines pass the same redaction as error messages.
-function M.traced(s, what, fn, ...)
-  local trace = settings[s] and settings[s].trace
+function M.traced(s, method, target, fn, ...)
+  local cfg = settings[s]
+  local trace = cfg and cfg.trace
   if not trace then
     return fn(...)
   end
-  trace(core.redact(s, "> " .. what))
+  trace(core.redact(s, "> " .. method .. " " .. target))
   local status, body, ctype, retry_after, location = fn(...)
   if status then
     trace(core.redact(s, "< " .. status .. " (" .. #body .. " bytes)"))

@@ -4,7 +4,9 @@ CFLAGS ?= -O2 -g
 WARN = -std=c99 -D_POSIX_C_SOURCE=200809L -Wall -Wextra -Werror -pedantic -fPIC -fvisibility=hidden
 SRC = $(wildcard src/*.c)
 HDR = $(wildcard src/*.h)
-LIBS = $(shell pkg-config --libs libcurl) -lm
+# -z nodelete: libcurl keeps pointers to the wiping allocator in this library, so
+# it must stay mapped after Lua closes its state and unloads the module.
+LIBS = $(shell pkg-config --libs libcurl) -lm -Wl,-z,nodelete
 
 # Runtimes: build/<name>/onlyoffice/core.so against each one's headers.
 RUNTIMES ?= 5.4 jit

@@ -3,7 +3,7 @@
 local onlyoffice = require "onlyoffice"
 local system = require "system"
 
-local s = assert(onlyoffice.login(arg[1], "user@example.com", "secret"))
+local s = assert(onlyoffice.login(arg[1], "user@example.com", "correct-horse-7"))
 local t0 = system.gettime()
 local n = assert(s:download(999000, arg[2]))
 print(string.format("%d\t%.2f", n, system.gettime() - t0))

@@ -8,16 +8,16 @@ local M = {}
 local dict = ngx.shared.portal
 
 local USERS = {
-  ["user@example.com"] = { password = "secret", id = "8f3c3d1e-0001-4c1a-9d55-000000000001",
+  ["user@example.com"] = { password = "correct-horse-7", id = "8f3c3d1e-0001-4c1a-9d55-000000000001",
     name = "Ada Example" },
-  ["throttle@example.com"] = { password = "secret", id = "8f3c3d1e-0002-4c1a-9d55-000000000002",
+  ["throttle@example.com"] = { password = "correct-horse-7", id = "8f3c3d1e-0002-4c1a-9d55-000000000002",
     name = "Throttle Example" },
-  ["tfa@example.com"] = { password = "secret", id = "8f3c3d1e-0003-4c1a-9d55-000000000003",
+  ["tfa@example.com"] = { password = "correct-horse-7", id = "8f3c3d1e-0003-4c1a-9d55-000000000003",
     name = "App Factor", tfa = true, code = "123456" },
-  ["sms@example.com"] = { password = "secret", id = "8f3c3d1e-0004-4c1a-9d55-000000000004",
+  ["sms@example.com"] = { password = "correct-horse-7", id = "8f3c3d1e-0004-4c1a-9d55-000000000004",
     name = "Sms Factor", sms = true, code = "654321", phone = "+1***1234" },
   -- Workspace's documentation spells the token fields Token/Expires.
-  ["pascal@example.com"] = { password = "secret", id = "8f3c3d1e-0005-4c1a-9d55-000000000005",
+  ["pascal@example.com"] = { password = "correct-horse-7", id = "8f3c3d1e-0005-4c1a-9d55-000000000005",
     name = "Pascal Case", pascal = true },
   ["odd@example.com"] = { password = "p\"a\\ss w\trd\n\226\130\172\1</", id = "8f3c3d1e-0006-4c1a-9d55-000000000006",
     name = "Odd Password" },

@@ -1,6 +1,6 @@
 -- Who am I? Logs in and prints the portal's profile of the current user.
 --   ONLYOFFICE_URL=https://portal.example.com ONLYOFFICE_USER=me@example.com \
---   ONLYOFFICE_PASSWORD=secret lua5.4 examples/whoami.lua
+--   ONLYOFFICE_PASSWORD=correct-horse-7 lua5.4 examples/whoami.lua
 local onlyoffice = require "onlyoffice"
 
 local s, err = onlyoffice.login(os.getenv("ONLYOFFICE_URL"), os.getenv("ONLYOFFICE_USER"),

@@ -15,7 +15,7 @@ local control = require "control"
 
 M.read_file, M.write_file = control.read_file, control.write_file
 
-M.USER, M.PASSWORD = "user@example.com", "secret"
+M.USER, M.PASSWORD = "user@example.com", "correct-horse-7"
 
 --- Starts the emulator; returns it with helpers bound to its two portals.
 function M.start(opts)

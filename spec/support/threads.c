@@ -19,7 +19,7 @@ static int n;
 
 static const char *JOB =
     "local onlyoffice, url, n = require 'onlyoffice', ...\n"
-    "local s = assert(onlyoffice.login(url, 'user@example.com', 'secret'))\n"
+    "local s = assert(onlyoffice.login(url, 'user@example.com', 'correct-horse-7'))\n"
     "for i = 1, n do\n"
     "  local me = assert(s:get('people/@self'))\n"
     "  assert(me.email == 'user@example.com')\n"

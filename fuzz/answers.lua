@@ -2,26 +2,64 @@
 -- the first byte picks what the rest of the input is fed to.
 package.path = "lua/?.lua;lua/?/init.lua;" .. package.path
 local core = require "onlyoffice.core"
+local priv = core.internals()
 local args = require "onlyoffice.args"
 local response = require "onlyoffice.response"
 
-local s = core.new("http://127.0.0.1:9", {})
-assert(core.set_token(s, "SeCrEtToKeN"))
-core.credentials(s, "user@example.com", "pAsSwOrD")
+-- Secrets with bytes that URL and JSON encodings change.
+local TOKEN, PASSWORD = "SeCr/Et+To Ken", "pA$s/wO rD"
+
+local s = priv.new("http://127.0.0.1:9", {})
+assert(priv.set_token(s, TOKEN))
+priv.credentials(s, "user@example.com", PASSWORD)
+local function clean(text)
+  return priv.redact(s, text)
+end
+
+-- Every form a secret may take in a server's text.
+local function forms(secret)
+  local function url(hex)
+    return (secret:gsub("[^A-Za-z0-9%-._~]", function(c)
+      return "%" .. string.format(hex, c:byte())
+    end))
+  end
+  return { secret, secret:gsub("/", "\\/"), url("%02X"), url("%02x"), (url("%02X"):gsub("%%20", "+")) }
+end
+local FORBIDDEN = forms(TOKEN)
+for _, f in ipairs(forms(PASSWORD)) do
+  FORBIDDEN[#FORBIDDEN + 1] = f
+end
+
+local function leaks(v, depth)
+  if type(v) == "string" then
+    for _, f in ipairs(FORBIDDEN) do
+      if v:find(f, 1, true) then
+        return true
+      end
+    end
+  elseif type(v) == "table" and (depth or 0) < 200 then
+    for k, item in pairs(v) do
+      if leaks(k, (depth or 0) + 1) or leaks(item, (depth or 0) + 1) then
+        return true
+      end
+    end
+  end
+  return false
+end
 
 local CTYPES = { "application/json", "application/json; charset=utf-8", "text/plain", "text/html", nil }
 
--- Every way an answer is read: nothing but results, and no secret in them.
+-- Every way an answer is read: nothing but results, and no secret in any part
+-- of a failure (message and the whole detail).
 local function answer(rest, b)
-  local ctype = CTYPES[b % 5 + 1]
-  local data, info, detail = response.success(200 + b % 7, rest, ctype)
-  if data == nil and (type(info) ~= "string" or type(detail) ~= "table") then
+  local r = { status = 200 + b % 7, body = rest, ctype = CTYPES[b % 5 + 1], headers = {} }
+  local data, info, detail = response.success(r, clean)
+  if data == nil and (type(info) ~= "string" or type(detail) ~= "table" or leaks(info) or leaks(detail)) then
     return false
   end
-  local message, fdetail = response.failure(400 + b % 100, rest, ctype, nil)
-  local _, red = response.fail(s, message, fdetail)
-  return type(message) == "string" and not red:find("SeCrEtToKeN", 1, true)
-    and not red:find("pAsSwOrD", 1, true)
+  r.status = 400 + b % 100
+  local message, fdetail = response.failure(r, clean)
+  return type(message) == "string" and not leaks(message) and not leaks(fdetail)
 end
 
 -- The C UTF-8 check agrees with Lua 5.4's strict utf8.len.
@@ -41,16 +79,17 @@ local function user_input(rest, b)
   return not (hok and lines[1]:find("[%z\r\n]"))
 end
 
--- Redaction leaves no copy of the token or the password.
-local function redaction(rest)
-  local text = core.redact(s, rest .. "SeCrEtToKeN" .. rest .. "pAsSwOrD")
-  return not text:find("SeCrEtToKeN", 1, true) and not text:find("pAsSwOrD", 1, true)
+-- Redaction leaves no form of the token or the password.
+local function redaction(rest, b)
+  local pick = FORBIDDEN[b % #FORBIDDEN + 1]
+  local text = clean(rest .. pick .. rest .. FORBIDDEN[(b + 3) % #FORBIDDEN + 1])
+  return text ~= nil and not leaks(text)
 end
 
 -- A token from the portal is refused when it could break a header.
 local function token(rest)
-  local t = core.new("http://127.0.0.1:9", {})
-  local ok = core.set_token(t, rest)
+  local t = priv.new("http://127.0.0.1:9", {})
+  local ok = priv.set_token(t, rest)
   t:close()
   return not (ok and (rest == "" or rest:find("[%z\r\n;]")))
 end

@@ -249,10 +249,11 @@ describe("files", function()
       assert.matches("stop here", err)
     end)
 
-    it("a reader that ends early raises", function()
-      local ok, err = pcall(s.upload, s, 1001, { reader = reader_of("short"), size = 100 }, { name = "r.bin" })
-      assert.is_false(ok)
-      assert.matches("reader ended before size bytes", err)
+    it("a reader that ends early fails the upload", function()
+      local entry, err, detail = s:upload(1001, { reader = reader_of("short"), size = 100 }, { name = "r.bin" })
+      assert.is_nil(entry)
+      assert.equal("upload source: the reader ended before size bytes", err)
+      assert.equal("source", detail.kind)
     end)
 
     local cases = {

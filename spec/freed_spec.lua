@@ -31,7 +31,7 @@ describe("freed memory", function()
 
   it("holds no password after login, requests, re-login and close", function()
     local all, module = run(helper.PASSWORD, [[
-      local s = assert(onlyoffice.login(url, 'user@example.com', 'sec' .. 'ret'))
+      local s = assert(onlyoffice.login(url, 'user@example.com', 'correct-' .. 'horse-7'))
       assert(s:get('people/@self'))
       local control = onlyoffice.session(url, 'control')
       assert(control:get('/__emu/revoke', { user = 'user@example.com' }))

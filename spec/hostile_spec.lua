@@ -68,8 +68,9 @@ describe("hostile answers", function()
   end)
 
   it("a 100 MB body against max_body", function()
-    local err = fails("huge")
-    assert.equal("network error: response body larger than max_body (1048576 bytes)", err)
+    local err, detail = fails("huge")
+    assert.equal("response body larger than max_body (1048576 bytes)", err)
+    assert.equal("too_large", detail.kind)
   end)
 end)
 

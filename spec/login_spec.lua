@@ -27,7 +27,7 @@ describe("login", function()
       end)
 
       it("reports a wrong password with the portal's status and message", function()
-        local s, err, detail = onlyoffice.login(portal[flavor], helper.USER, "wrong")
+        local s, err, detail = onlyoffice.login(portal[flavor], helper.USER, "wrong-password")
         assert.is_nil(s)
         -- DocSpace answers 401; Workspace maps every authentication failure to 500.
         assert.equal(flavor == "docspace" and 401 or 500, detail.status)

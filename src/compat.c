@@ -16,18 +16,6 @@ void oo_compat_setfuncs(lua_State *L, const luaL_Reg *l, int nup)
     lua_pop(L, nup);
 }
 
-void *oo_compat_testudata(lua_State *L, int i, const char *tname)
-{
-    void *p = lua_touserdata(L, i);
-    if (p == NULL || !lua_getmetatable(L, i))
-        return NULL;
-    luaL_getmetatable(L, tname);
-    if (!lua_rawequal(L, -1, -2))
-        p = NULL;
-    lua_pop(L, 2);
-    return p;
-}
-
 #else
 typedef int oo_compat_unused; /* ISO C forbids an empty translation unit */
 #endif

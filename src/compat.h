@@ -9,12 +9,25 @@
 #define lua_rawlen(L, i) lua_objlen((L), (i))
 #endif
 
-/* LuaJIT 2.1 already provides luaL_setfuncs and luaL_testudata (from 5.2). */
+/* LuaJIT 2.1 already provides luaL_setfuncs (from 5.2). */
 #if LUA_VERSION_NUM == 501 && !defined(LUAJIT_VERSION)
 #define luaL_setfuncs oo_compat_setfuncs
-#define luaL_testudata oo_compat_testudata
 void oo_compat_setfuncs(lua_State *L, const luaL_Reg *l, int nup);
-void *oo_compat_testudata(lua_State *L, int i, const char *tname);
+#endif
+
+/* One Lua value kept with a userdata: a user value (5.2+) or its environment (5.1). */
+#if LUA_VERSION_NUM >= 504
+#define oo_newuserdata(L, n) lua_newuserdatauv((L), (n), 1)
+#define oo_setuservalue(L, i) ((void)lua_setiuservalue((L), (i), 1))
+#define oo_getuservalue(L, i) ((void)lua_getiuservalue((L), (i), 1))
+#elif LUA_VERSION_NUM >= 502
+#define oo_newuserdata(L, n) lua_newuserdata((L), (n))
+#define oo_setuservalue(L, i) lua_setuservalue((L), (i))
+#define oo_getuservalue(L, i) lua_getuservalue((L), (i))
+#else
+#define oo_newuserdata(L, n) lua_newuserdata((L), (n))
+#define oo_setuservalue(L, i) ((void)lua_setfenv((L), (i)))
+#define oo_getuservalue(L, i) lua_getfenv((L), (i))
 #endif
 
 #endif

@@ -1,34 +1,39 @@
-/* onlyoffice.core: the C half of the module. The public API lives in lua/onlyoffice. */
+/* onlyoffice.core: the C half of the module. The public API lives in lua/onlyoffice.
+ *
+ * What takes a session (making one, sending, the credentials, redaction) is
+ * private: core.internals() hands it over once per loaded copy of this table,
+ * and the Lua layer takes it at once, so no require-able table lets other code
+ * test a password guess or swap a session's token. */
 #include <errno.h>
 #include <time.h>
 
 #include <curl/curl.h>
 #include <lauxlib.h>
 
-#include "compat.h"
 #include "answer.h"
-#include "batch.h"
-#include "credentials.h"
+#include "compat.h"
 #include "curl_memory.h"
-#include "download.h"
+#include "redact.h"
+#include "secrets.h"
+#include "send.h"
 #include "session.h"
-#include "transfer.h"
-#include "upload.h"
+#include "slot.h"
 
-/* core.sleep(seconds): used between retries. */
+/* core.sleep(seconds): between retries; at most a day, whatever is asked. */
 static int core_sleep(lua_State *L)
 {
     double t = luaL_checknumber(L, 1);
     struct timespec ts;
     if (!(t > 0))
         return 0;
+    if (t > 86400)
+        t = 86400;
     ts.tv_sec = (time_t)t;
     ts.tv_nsec = (long)((t - (double)ts.tv_sec) * 1e9);
     while (nanosleep(&ts, &ts) != 0 && errno == EINTR) {
     }
     return 0;
 }
-
 
 static void push_curl_version(lua_State *L)
 {
@@ -37,6 +42,24 @@ static void push_curl_version(lua_State *L)
     lua_setfield(L, -2, "curl_version");
     lua_pushstring(L, v->ssl_version ? v->ssl_version : "none");
     lua_setfield(L, -2, "ssl_version");
+}
+
+/* core.internals() -> the private functions, the first time; raises after. */
+static int internals(lua_State *L)
+{
+    if (lua_toboolean(L, lua_upvalueindex(1)))
+        return luaL_error(L, "onlyoffice.core: the internals were already taken");
+    lua_pushboolean(L, 1);
+    lua_replace(L, lua_upvalueindex(1));
+    lua_newtable(L);
+    oo_session_private(L);
+    oo_secrets_private(L);
+    oo_redact_private(L);
+    oo_send_private(L);
+    oo_part_private(L);
+    oo_session_register(L);
+    lua_setfield(L, -2, "methods");
+    return 1;
 }
 
 #if defined(_WIN32)
@@ -48,11 +71,6 @@ static void push_curl_version(lua_State *L)
 OO_EXPORT int luaopen_onlyoffice_core(lua_State *L)
 {
     static const luaL_Reg fns[] = {
-        { "new", oo_session_new },
-        { "perform", oo_perform },
-        { "send_part", oo_send_part },
-        { "download", oo_download },
-        { "batch", oo_batch },
         { "sleep", core_sleep },
 #if LUA_VERSION_NUM >= 503
         { "integers", oo_integers },
@@ -60,15 +78,13 @@ OO_EXPORT int luaopen_onlyoffice_core(lua_State *L)
         { "utf8_valid", oo_utf8_valid },
         { NULL, NULL }
     };
-    /* Each Lua state may call it; never cleaned up, since other code in the
-     * process may use libcurl too. */
     if (oo_curl_init() != CURLE_OK)
         return luaL_error(L, "libcurl failed to initialise");
     lua_newtable(L);
     luaL_setfuncs(L, fns, 0);
-    oo_credentials_register(L);
     push_curl_version(L);
-    oo_session_register(L);
-    lua_setfield(L, -2, "methods");
+    lua_pushboolean(L, 0);
+    lua_pushcclosure(L, internals, 1);
+    lua_setfield(L, -2, "internals");
     return 1;
 }

@@ -12,6 +12,7 @@
 
 #if defined(__linux__)
 #include <malloc.h>
+#include <pthread.h>
 
 static void wiping_free(void *p)
 {
@@ -40,11 +41,23 @@ static void *wiping_realloc(void *p, size_t n)
     return q;
 }
 
+static CURLcode init_result = CURLE_FAILED_INIT;
+static pthread_once_t init_once = PTHREAD_ONCE_INIT;
+
+static void init(void)
+{
+    init_result = curl_global_init_mem(CURL_GLOBAL_DEFAULT, malloc, wiping_free, wiping_realloc, strdup, calloc);
+}
+
+/* Once per process: libcurl's global init is not thread-safe before 7.84, and
+ * Lua states in several threads may load the module at once. When another
+ * library initialised libcurl first, its allocator stays. The module is linked
+ * with -z nodelete, so the functions libcurl now points to outlive any Lua
+ * state that unloads it. */
 CURLcode oo_curl_init(void)
 {
-    /* Reference-counted and thread-safe in the libcurl versions the module builds
-     * against; when another library initialised libcurl first, its allocator stays. */
-    return curl_global_init_mem(CURL_GLOBAL_DEFAULT, malloc, wiping_free, wiping_realloc, strdup, calloc);
+    pthread_once(&init_once, init);
+    return init_result;
 }
 #else
 CURLcode oo_curl_init(void)

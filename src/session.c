@@ -1,19 +1,22 @@
-/* Session lifecycle: creation from options, header lists, one idempotent close. */
+/* Session lifecycle: creation from checked options, header lists, the busy
+ * guard, and one idempotent close for close(), __gc and __close. */
 #include "session.h"
 
+#include <limits.h>
 #include <stdlib.h>
 #include <string.h>
 
 #include <lauxlib.h>
 
-#include "batch.h"
 #include "compat.h"
 #include "secret.h"
+#include "send.h"
 
 #define OO_DEFAULT_TIMEOUT 60.0
 #define OO_DEFAULT_CONNECT_TIMEOUT 10.0
-#define OO_DEFAULT_MAX_BODY (64u * 1024u * 1024u)
-#define OO_USER_AGENT "lua-onlyoffice/0.1.0"
+#define OO_DEFAULT_STALL 60.0
+#define OO_DEFAULT_MAX_BODY (64.0 * 1024 * 1024)
+#define OO_USER_AGENT "lua-onlyoffice/0.2.0"
 
 int oo_header_safe(const char *s, size_t n)
 {
@@ -36,75 +39,86 @@ void oo_headers_free(struct curl_slist *l)
     curl_slist_free_all(l);
 }
 
-static struct curl_slist *append_all(struct curl_slist *to, const struct curl_slist *from)
+/* curl_slist_append keeps the list when it fails; free it here, so callers can chain. */
+struct curl_slist *oo_headers_append(struct curl_slist *to, const char *line)
 {
-    for (; from != NULL && to != NULL; from = from->next)
-        to = curl_slist_append(to, from->data);
-    return to;
+    struct curl_slist *l = curl_slist_append(to, line);
+    if (l == NULL)
+        oo_headers_free(to);
+    return l;
 }
 
-/* One list: Accept, optional Authorization and Content-Type, user headers, and
- * an empty Expect that stops libcurl waiting for 100-continue on large bodies. */
-static struct curl_slist *header_list(const oo_session *s, int auth, int json)
+static struct curl_slist *append_authorization(struct curl_slist *l, const char *token)
 {
-    struct curl_slist *l = curl_slist_append(NULL, "Accept: application/json");
-    if (l && auth && s->token) {
-        oo_buffer line = { NULL, 0, 0 };
-        struct curl_slist *n = NULL;
-        if (oo_buffer_addstr(&line, "Authorization: ") == 0 &&
-            oo_buffer_add(&line, s->token, strlen(s->token) + 1) == 0)
-            n = curl_slist_append(l, line.data);
-        oo_buffer_wipe(&line);
-        oo_buffer_free(&line);
-        l = n;
-    }
+    oo_buffer line = { NULL, 0, 0 };
+    struct curl_slist *n = NULL;
+    if (oo_buffer_addstr(&line, "Authorization: ") == 0 && oo_buffer_add(&line, token, strlen(token) + 1) == 0)
+        n = oo_headers_append(l, line.data);
+    else
+        oo_headers_free(l);
+    oo_buffer_wipe(&line);
+    oo_buffer_free(&line);
+    return n;
+}
+
+/* One list: Accept, optional Authorization and Content-Type, the session's own
+ * headers (portal requests only), and an empty Expect that stops libcurl
+ * waiting for 100-continue on large bodies. */
+static struct curl_slist *header_list(const oo_session *s, int auth, int json, int extra)
+{
+    const struct curl_slist *e;
+    struct curl_slist *l = oo_headers_append(NULL, "Accept: application/json");
+    if (l && auth && s->token)
+        l = append_authorization(l, s->token);
     if (l && json)
-        l = curl_slist_append(l, "Content-Type: application/json");
-    l = append_all(l, s->extra);
+        l = oo_headers_append(l, "Content-Type: application/json");
+    for (e = extra ? s->extra : NULL; l && e; e = e->next)
+        l = oo_headers_append(l, e->data);
     if (l)
-        l = curl_slist_append(l, "Expect:");
+        l = oo_headers_append(l, "Expect:");
     return l;
 }
 
 int oo_session_build_headers(oo_session *s)
 {
-    struct curl_slist *api = header_list(s, 1, 0);
-    struct curl_slist *api_json = header_list(s, 1, 1);
-    struct curl_slist *login = header_list(s, 0, 1);
-    if (!api || !api_json || !login) {
-        oo_headers_free(api);
-        oo_headers_free(api_json);
-        oo_headers_free(login);
+    struct curl_slist *l[4];
+    int i;
+    l[0] = header_list(s, 1, 0, 1);
+    l[1] = header_list(s, 1, 1, 1);
+    l[2] = header_list(s, 0, 1, 1);
+    l[3] = header_list(s, 0, 0, 0);
+    if (!l[0] || !l[1] || !l[2] || !l[3]) {
+        for (i = 0; i < 4; i++)
+            oo_headers_free(l[i]);
         return -1;
     }
     oo_headers_free(s->h_api);
     oo_headers_free(s->h_api_json);
     oo_headers_free(s->h_login);
-    s->h_api = api;
-    s->h_api_json = api_json;
-    s->h_login = login;
+    oo_headers_free(s->h_bare);
+    s->h_api = l[0];
+    s->h_api_json = l[1];
+    s->h_login = l[2];
+    s->h_bare = l[3];
     return 0;
 }
 
-size_t oo_session_on_body(char *p, size_t size, size_t n, void *ud)
+/* Seconds as milliseconds for libcurl; the Lua layer checked the range, this
+ * only keeps the cast defined whatever arrives. */
+static long to_ms(double seconds)
 {
-    oo_session *s = ud;
-    size_t len = size * n;
-    if (s->body.len + len > s->max_body) {
-        s->body_overflow = 1;
-        return 0;
-    }
-    return oo_buffer_add(&s->body, p, len) == 0 ? len : 0;
+    double ms = seconds * 1000.0;
+    if (!(ms >= 1.0))
+        return 1;
+    return ms > (double)(LONG_MAX / 2) ? LONG_MAX / 2 : (long)ms;
 }
 
-static double opt_seconds(lua_State *L, int opts, const char *name, double def)
+static double opt_number(lua_State *L, int opts, const char *name, double def)
 {
     double v;
     lua_getfield(L, opts, name);
-    v = lua_isnil(L, -1) ? def : lua_tonumber(L, -1);
+    v = lua_isnumber(L, -1) ? (double)lua_tonumber(L, -1) : def;
     lua_pop(L, 1);
-    if (!(v > 0))
-        luaL_error(L, "option '%s' must be a positive number of seconds", name);
     return v;
 }
 
@@ -125,15 +139,12 @@ static void set_extra_headers(lua_State *L, oo_session *s, int opts)
     for (i = 1; i <= n; i++) {
         size_t len;
         const char *line;
-        struct curl_slist *l;
         lua_rawgeti(L, -1, (int)i);
         line = lua_tolstring(L, -1, &len);
         if (line == NULL || !oo_header_safe(line, len))
             luaL_error(L, "header line %d is not a string without CR, LF or NUL", (int)i);
-        l = curl_slist_append(s->extra, line);
-        if (l == NULL)
+        if ((s->extra = oo_headers_append(s->extra, line)) == NULL)
             luaL_error(L, "out of memory");
-        s->extra = l;
         lua_pop(L, 1);
     }
     lua_pop(L, 1);
@@ -145,13 +156,15 @@ static void configure(lua_State *L, oo_session *s, int opts)
     const char *ua = opt_string(L, opts, "user_agent");
     const char *cafile = opt_string(L, opts, "cafile");
     const char *proxy = opt_string(L, opts, "proxy");
+    double max_body = opt_number(L, opts, "max_body", OO_DEFAULT_MAX_BODY);
+    double stall = opt_number(L, opts, "stall_timeout", OO_DEFAULT_STALL);
     int verify;
     lua_getfield(L, opts, "verify");
     verify = lua_isnil(L, -1) || lua_toboolean(L, -1);
     lua_pop(L, 1);
-    lua_getfield(L, opts, "max_body");
-    s->max_body = lua_isnil(L, -1) ? OO_DEFAULT_MAX_BODY : (size_t)lua_tonumber(L, -1);
-    lua_pop(L, 1);
+    s->max_body = max_body >= 1.0 && max_body < 9007199254740992.0 ? (size_t)max_body : (size_t)1;
+    s->timeout_ms = to_ms(opt_number(L, opts, "timeout", OO_DEFAULT_TIMEOUT));
+    s->stall_s = stall >= 1.0 && stall <= 86400.0 ? (long)stall : 1;
 
     curl_easy_setopt(c, CURLOPT_NOSIGNAL, 1L);
 #if LIBCURL_VERSION_NUM >= 0x075500
@@ -159,18 +172,17 @@ static void configure(lua_State *L, oo_session *s, int opts)
 #else
     curl_easy_setopt(c, CURLOPT_PROTOCOLS, (long)(CURLPROTO_HTTP | CURLPROTO_HTTPS));
 #endif
-    /* Redirects are followed by the Lua layer, only within the portal's origin. */
+    /* Redirects are followed by the Lua layer, under one policy for every call. */
     curl_easy_setopt(c, CURLOPT_FOLLOWLOCATION, 0L);
+    /* HTTP/1.1 everywhere: HTTP/2 keeps header copies (the token) in nghttp2's
+     * compression tables and buffers, which the module cannot wipe. */
+    curl_easy_setopt(c, CURLOPT_HTTP_VERSION, (long)CURL_HTTP_VERSION_1_1);
+    curl_easy_setopt(c, CURLOPT_SSLVERSION, (long)CURL_SSLVERSION_TLSv1_2);
     curl_easy_setopt(c, CURLOPT_TCP_KEEPALIVE, 1L);
     curl_easy_setopt(c, CURLOPT_ACCEPT_ENCODING, "");
-    curl_easy_setopt(c, CURLOPT_ERRORBUFFER, s->errbuf);
-    curl_easy_setopt(c, CURLOPT_WRITEFUNCTION, oo_session_on_body);
-    curl_easy_setopt(c, CURLOPT_WRITEDATA, s);
-    s->timeout_ms = (long)(opt_seconds(L, opts, "timeout", OO_DEFAULT_TIMEOUT) * 1000);
-    s->stall_s = s->timeout_ms / 1000 > 0 ? s->timeout_ms / 1000 : 1;
     curl_easy_setopt(c, CURLOPT_TIMEOUT_MS, s->timeout_ms);
     curl_easy_setopt(c, CURLOPT_CONNECTTIMEOUT_MS,
-                     (long)(opt_seconds(L, opts, "connect_timeout", OO_DEFAULT_CONNECT_TIMEOUT) * 1000));
+                     to_ms(opt_number(L, opts, "connect_timeout", OO_DEFAULT_CONNECT_TIMEOUT)));
     curl_easy_setopt(c, CURLOPT_SSL_VERIFYPEER, verify ? 1L : 0L);
     curl_easy_setopt(c, CURLOPT_SSL_VERIFYHOST, verify ? 2L : 0L);
     curl_easy_setopt(c, CURLOPT_USERAGENT, ua ? ua : OO_USER_AGENT);
@@ -181,19 +193,21 @@ static void configure(lua_State *L, oo_session *s, int opts)
     set_extra_headers(L, s, opts);
 }
 
-int oo_session_new(lua_State *L)
+/* new(base, options) -> session, with an empty state table as its user value. */
+static int session_new(lua_State *L)
 {
     size_t len;
     const char *base = luaL_checklstring(L, 1, &len);
     oo_session *s;
     luaL_checktype(L, 2, LUA_TTABLE);
     /* The userdata exists before any resource, so __gc frees whatever follows. */
-    s = (oo_session *)lua_newuserdata(L, sizeof *s + len + 1);
+    s = (oo_session *)oo_newuserdata(L, sizeof *s + len + 1);
     memset(s, 0, sizeof *s);
     memcpy(s->base, base, len + 1);
     luaL_getmetatable(L, OO_SESSION_MT);
     lua_setmetatable(L, -2);
-    s->redirect_https_only = strncmp(base, "https:", 6) == 0 || strncmp(base, "HTTPS:", 6) == 0;
+    lua_newtable(L);
+    oo_setuservalue(L, -2);
     s->curl = curl_easy_init();
     if (s->curl == NULL)
         return luaL_error(L, "cannot create a libcurl handle");
@@ -205,7 +219,7 @@ int oo_session_new(lua_State *L)
 
 static void session_release(oo_session *s)
 {
-    oo_batch_release(s);
+    oo_send_release(s);
     if (s->curl) {
         curl_easy_cleanup(s->curl);
         s->curl = NULL;
@@ -213,30 +227,32 @@ static void session_release(oo_session *s)
     oo_headers_free(s->h_api);
     oo_headers_free(s->h_api_json);
     oo_headers_free(s->h_login);
-    s->h_api = s->h_api_json = s->h_login = NULL;
+    oo_headers_free(s->h_bare);
+    s->h_api = s->h_api_json = s->h_login = s->h_bare = NULL;
     curl_slist_free_all(s->extra);
     s->extra = NULL;
     oo_secret_free(&s->password);
     oo_secret_free(&s->token);
     oo_secret_free(&s->username);
     oo_secret_free(&s->expires);
-    oo_buffer_wipe(&s->body);
-    oo_buffer_free(&s->body);
-    oo_buffer_wipe(&s->scratch);
-    oo_buffer_free(&s->scratch);
 }
 
-/* close, __gc and __close; the last passes an error object, which is ignored. */
+/* close, __gc and __close (which passes an error object, ignored). Inside a
+ * call the handles are in use: the call closes the session as it returns. */
 static int session_close(lua_State *L)
 {
-    session_release(oo_session_check(L, 1));
+    oo_session *s = oo_session_check(L, 1);
+    if (s->busy)
+        s->closing = 1;
+    else
+        session_release(s);
     return 0;
 }
 
 static int session_tostring(lua_State *L)
 {
     oo_session *s = oo_session_check(L, 1);
-    if (s->curl)
+    if (s->curl && !s->closing)
         lua_pushfstring(L, "onlyoffice.session (%s)", s->base);
     else
         lua_pushliteral(L, "onlyoffice.session (closed)");
@@ -246,7 +262,7 @@ static int session_tostring(lua_State *L)
 /* Pushes v, a field of s, while s is open; nil after close. */
 static int push_if_open(lua_State *L, const oo_session *s, const char *v)
 {
-    if (s->curl && v)
+    if (s->curl && !s->closing && v)
         lua_pushstring(L, v);
     else
         lua_pushnil(L);
@@ -270,6 +286,56 @@ static int session_url(lua_State *L)
     oo_session *s = oo_session_check(L, 1);
     lua_pushstring(L, s->base);
     return 1;
+}
+
+/* enter(s) -> true, or false when a call on s is already running (a callback
+ * calling back in); the caller raises, pointing at the user's line. */
+static int session_enter(lua_State *L)
+{
+    oo_session *s = oo_session_check(L, 1);
+    lua_pushboolean(L, !s->busy);
+    s->busy = 1;
+    return 1;
+}
+
+/* leave(s) -> true when close was asked for during the call (the caller then
+ * logs out or closes). */
+static int session_leave(lua_State *L)
+{
+    oo_session *s = oo_session_check(L, 1);
+    lua_pushboolean(L, s->closing);
+    s->busy = 0;
+    s->closing = 0;
+    return 1;
+}
+
+/* state(s) -> the session's Lua-side table (options, trace hook, ...). */
+static int session_state(lua_State *L)
+{
+    oo_session_check(L, 1);
+    oo_getuservalue(L, 1);
+    return 1;
+}
+
+/* is_open(s) -> false once closed or closing. */
+static int session_is_open(lua_State *L)
+{
+    oo_session *s = oo_session_check(L, 1);
+    lua_pushboolean(L, s->curl != NULL && !s->closing);
+    return 1;
+}
+
+void oo_session_private(lua_State *L)
+{
+    static const luaL_Reg fns[] = {
+        { "new", session_new },
+        { "enter", session_enter },
+        { "leave", session_leave },
+        { "state", session_state },
+        { "is_open", session_is_open },
+        { NULL, NULL }
+    };
+    luaL_setfuncs(L, fns, 0);
 }
 
 void oo_session_register(lua_State *L)

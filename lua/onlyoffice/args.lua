@@ -1,15 +1,25 @@
 -- Checks and normalises what callers pass in. Programmer mistakes raise here,
 -- with the level pointing at the caller's line.
+local json = require "onlyoffice.json"
+
 local M = {}
 
 local METHODS = { GET = true, POST = true, PUT = true, DELETE = true, PATCH = true, HEAD = true }
 
 -- option name -> Lua type; anything else is a typo worth reporting.
 local OPTIONS = {
-  timeout = "number", connect_timeout = "number", verify = "boolean", cafile = "string",
-  proxy = "string", user_agent = "string", headers = "table", relogin = "boolean",
+  timeout = "number", connect_timeout = "number", stall_timeout = "number", verify = "boolean",
+  cafile = "string", proxy = "string", user_agent = "string", headers = "table", relogin = "boolean",
   retries = "number", code = "string", max_body = "number", max_retry_wait = "number",
   trace = "function",
+}
+
+-- Numeric options: the range each must fall in, so that no value silently
+-- means "no limit" and every conversion in C stays defined.
+local RANGES = {
+  timeout = { 0.001, 31536000, "seconds" }, connect_timeout = { 0.001, 31536000, "seconds" },
+  stall_timeout = { 1, 86400, "seconds" }, max_retry_wait = { 0, 86400, "seconds" },
+  max_body = { 1, 2 ^ 53, "bytes", true }, retries = { 0, 100, "retries", true },
 }
 
 -- `level` counts like error()'s, from the caller of the M function: 1 is that
@@ -52,7 +62,19 @@ local function escape_byte(c)
 end
 
 local function encode_component(s)
-  return (s:gsub("[^%w%-%._~]", escape_byte))
+  -- ASCII ranges, not %w: %w follows the C locale and may pass bytes >= 0x80.
+  return (s:gsub("[^A-Za-z0-9%-%._~]", escape_byte))
+end
+
+--- A number as the portal should read it: integers with all their digits
+--- (above 2^53 included), other numbers with enough digits to round-trip.
+function M.number_text(v)
+  if math.type and math.type(v) == "integer" then
+    return string.format("%d", v)
+  elseif v == math.floor(v) and v > -2 ^ 63 and v < 2 ^ 63 then
+    return string.format("%.0f", v)
+  end
+  return string.format("%.17g", v)
 end
 
 local function query_value(key, v, level)
@@ -62,10 +84,7 @@ local function query_value(key, v, level)
   elseif t == "boolean" then
     return tostring(v)
   elseif t == "number" then
-    if v == math.floor(v) and v > -2 ^ 53 and v < 2 ^ 53 then
-      return string.format("%d", v)
-    end
-    return string.format("%.17g", v)
+    return M.number_text(v)
   end
   fail(level, "query value for %q must be a string, number or boolean, got %s", key, t)
 end
@@ -86,7 +105,12 @@ function M.query(q, level)
   local parts = {}
   for _, k in ipairs(keys) do
     local v = q[k]
-    local list = type(v) == "table" and v or { v }
+    local list = v
+    if type(v) ~= "table" then
+      list = { v }
+    elseif next(v) ~= nil and #v == 0 then
+      fail(level, "query value for %q must be a string, number, boolean or a list of them", k)
+    end
     for _, item in ipairs(list) do
       parts[#parts + 1] = encode_component(k) .. "=" .. encode_component(query_value(k, item, level + 1))
     end
@@ -106,7 +130,7 @@ function M.target(path, query, level)
     path = "/api/2.0/" .. path
   end
   -- Bytes that may not appear in a URL are escaped; existing %XX escapes stay.
-  path = path:gsub("[^%w%-%._~!$&'()*+,;=:@/?%%]", escape_byte)
+  path = path:gsub("[^A-Za-z0-9%-%._~!$&'()*+,;=:@/?%%]", escape_byte)
   if query ~= nil then
     local q = M.query(query, level + 1)
     if q ~= "" then
@@ -123,7 +147,7 @@ function M.header_lines(headers, level)
   end
   local lines = {}
   for name, value in pairs(headers) do
-    if type(name) ~= "string" or not name:match("^[%w!#$%%&'*+%-.^_`|~]+$") then
+    if type(name) ~= "string" or not name:match("^[A-Za-z0-9!#$%%&'*+%-.^_`|~]+$") then
       fail(level, "invalid header name %q", tostring(name))
     end
     if name:lower() == "authorization" then
@@ -135,6 +159,9 @@ function M.header_lines(headers, level)
     value = tostring(value)
     if has_control(value) then
       fail(level, "header %q must not contain CR, LF or NUL", name)
+    end
+    if not value:find("%S") then -- libcurl would drop the header or send it blank
+      fail(level, "header %q must not be empty", name)
     end
     lines[#lines + 1] = name .. ": " .. value
   end
@@ -159,6 +186,17 @@ function M.known(opts, known, level)
   return copy
 end
 
+--- Checks that the numeric options in opts are within their ranges.
+function M.ranges(opts, level)
+  for k, r in pairs(RANGES) do
+    local v = opts[k]
+    if v ~= nil and not (v >= r[1] and v <= r[2] and (not r[4] or v == math.floor(v))) then
+      fail(level, "option %q must be %s from %s to %s %s", k, r[4] and "a whole number" or "a number",
+        M.number_text(r[1]), M.number_text(r[2]), r[3])
+    end
+  end
+end
+
 --- Checks option names and types; returns a copy ready for the C core.
 function M.options(opts, level)
   if opts == nil then
@@ -167,21 +205,63 @@ function M.options(opts, level)
     fail(level, "options must be a table, got %s", type(opts))
   end
   local copy = M.known(opts, OPTIONS, level + 1)
-  for _, k in ipairs({ "timeout", "connect_timeout", "max_body", "max_retry_wait" }) do
-    if copy[k] ~= nil and (copy[k] ~= copy[k] or copy[k] <= 0) then
-      fail(level, "option %q must be positive", k)
-    end
-  end
-  if copy.retries ~= nil and (copy.retries < 0 or copy.retries ~= math.floor(copy.retries)) then
-    fail(level, "option \"retries\" must be a whole number >= 0")
-  end
-  if copy.code ~= nil and not copy.code:match("^%w+$") then
+  M.ranges(copy, level + 1)
+  if copy.code ~= nil and not copy.code:match("^[A-Za-z0-9]+$") then
     fail(level, "option \"code\" must be letters or digits")
   end
   if copy.headers then
     copy.headers = M.header_lines(copy.headers, level + 1)
   end
   return copy
+end
+
+local REQUEST_OPTIONS = { query = "table", headers = "table", timeout = "number" }
+
+--- Checks the options of one request ({ query=, body=, headers=, timeout= }).
+function M.request_options(opts, level)
+  if opts == nil then
+    return {}
+  elseif type(opts) ~= "table" then
+    fail(level, "request options must be a table, got %s", type(opts))
+  end
+  local body = opts.body
+  local rest = {}
+  for k, v in pairs(opts) do
+    if k ~= "body" then
+      rest[k] = v
+    end
+  end
+  rest = M.known(rest, REQUEST_OPTIONS, level + 1)
+  if rest.timeout ~= nil then
+    M.ranges({ timeout = rest.timeout }, level + 1)
+  end
+  rest.body = body
+  return rest
+end
+
+--- A request body as text: a table as JSON, a string as it is.
+function M.body(body, level)
+  if type(body) == "table" then
+    local text, err = json.encode(body)
+    if not text then
+      fail(level, "body cannot be encoded as JSON: %s", tostring(err))
+    end
+    return text
+  elseif type(body) ~= "string" then
+    fail(level, "body must be a table or a string, got %s", type(body))
+  end
+  return body
+end
+
+--- Checks a call's own options against known (name -> Lua type); {} for nil.
+function M.call_options(opts, known, level)
+  if opts == nil then
+    return {}
+  elseif type(opts) ~= "table" then
+    fail(level, "options must be a table, got %s", type(opts))
+  end
+  local checked = M.known(opts, known, level + 1) -- not a tail call: keep the frame count
+  return checked
 end
 
 --- For the one-table call form: the named fields in order, then the other fields.

@@ -1,76 +1,92 @@
--- Logging in: the first exchange, the two-factor step, and re-login after a 401.
-local core = require "onlyoffice.core"
-local json = require "onlyoffice.json"
+-- Logging in: the first exchange, the two-factor step, and re-login after a
+-- 401. The login body is built in C from the kept credentials: the request
+-- table only says `login = true` (or the two-factor code).
 local response = require "onlyoffice.response"
-local settings = require "onlyoffice.settings"
 
 local M = {}
 
-local failure = response.fail
+local TARGET = "/api/2.0/authentication"
 
--- The token block of a login answer; Workspace's docs spell the fields in PascalCase.
-local function token_block(body)
-  local doc = json.decode(body)
-  if type(doc) ~= "table" then
-    return nil
-  end
-  return type(doc.response) == "table" and doc.response or doc
-end
+--- new(priv, P): installs P.authenticate(s, code) -> true | nil, message, detail.
+function M.new(priv, P)
+  local set_token = priv.set_token
 
-local function second_factor(s, r)
-  local detail = {
-    status = 200, tfa = r.tfa == true or nil, sms = r.sms == true or nil,
-    confirm_url = type(r.confirmUrl) == "string" and r.confirmUrl or nil,
-    phone = type(r.phoneNoise) == "string" and r.phoneNoise or nil,
-  }
-  local how = detail.sms and ("an SMS code" .. (detail.phone and (" sent to " .. detail.phone) or ""))
-    or "an authenticator app code"
-  return failure(s, "two-factor authentication required: pass options.code with " .. how, detail)
-end
+  local function fail(message, detail)
+    detail = detail or {}
+    detail.kind = "login"
+    return nil, "login failed: " .. message, detail
+  end
 
--- One login exchange: true once the session holds a token; "2fa", r for a challenge.
-local function login_exchange(s, code)
-  local status, body, ctype, retry_after = settings.traced(s, "POST", "/api/2.0/authentication"
-    .. (code and "/<code>" or "") .. " (login)", core.login, s, code)
-  if not status then
-    return response.network(s, body, ctype, "POST", "/api/2.0/authentication")
+  local function second_factor(r)
+    local detail = {
+      kind = "login", status = 200, tfa = r.tfa == true or nil, sms = r.sms == true or nil,
+      confirm_url = type(r.confirmUrl) == "string" and r.confirmUrl or nil,
+      phone = type(r.phoneNoise) == "string" and r.phoneNoise or nil,
+    }
+    local how = detail.sms and ("an SMS code" .. (detail.phone and (" sent to " .. detail.phone) or ""))
+      or "an authenticator app code"
+    return nil, "two-factor authentication required: pass options.code with " .. how, detail
   end
-  if status ~= 200 and status ~= 201 then
-    local message, detail = response.failure(status, body, ctype, retry_after)
-    return failure(s, "login failed: " .. message, detail)
-  end
-  local r = token_block(body)
-  if not r then
-    return failure(s, "login failed: the answer is not JSON", { status = status, body = body:sub(1, 512) })
-  end
-  local token, expires = r.token or r.Token, r.expires or r.Expires
-  if type(token) == "string" and token ~= "" then
-    local ok, err = core.set_token(s, token, type(expires) == "string" and expires or nil)
-    if not ok then
-      return failure(s, "login failed: " .. err, { status = status })
+
+  -- The token block of a login answer; Workspace's docs spell the fields in PascalCase.
+  local function token_block(body)
+    local doc = response.decode(body)
+    if type(doc) ~= "table" then
+      return nil
     end
-    return true
+    return type(doc.response) == "table" and doc.response or doc
   end
-  if r.tfa == true or r.sms == true then
-    return "2fa", r
-  end
-  return failure(s, "login failed: the answer has no token", { status = status })
-end
 
---- Logs the session in; true, or nil, message, detail.
-function M.authenticate(s, code)
-  local ok, r, detail = login_exchange(s, nil)
-  if ok ~= "2fa" then
+  -- One login exchange: true once the session holds a token; "2fa", r for a challenge.
+  local function exchange(s, code)
+    local req = { method = "POST", target = TARGET .. (code and ("/" .. code) or ""), login = code or true,
+      relogin = false, shown = TARGET .. (code and "/<code>" or "") }
+    local final = P.run(s, { req }, 1)[1]
+    local _, message, detail = P.failure(s, req, final)
+    if message then
+      detail.path = TARGET
+      if detail.kind == "http" or detail.kind == "redirect" then
+        detail.kind = "login"
+        message = message:gsub("^POST [^:]*: ", "")
+        return fail(message, detail)
+      end
+      return nil, message, detail
+    end
+    if final.status ~= 200 and final.status ~= 201 then
+      return fail("HTTP " .. final.status, { status = final.status })
+    end
+    local r = token_block(final.body)
+    if not r then
+      return fail("the answer is not JSON", { status = final.status })
+    end
+    local token, expires = r.token or r.Token, r.expires or r.Expires
+    if type(token) == "string" and token ~= "" then
+      local ok, err = set_token(s, token, type(expires) == "string" and expires or nil)
+      if not ok then
+        return fail(err, { status = final.status })
+      end
+      return true
+    end
+    if r.tfa == true or r.sms == true then
+      return "2fa", r
+    end
+    return fail("the answer has no token", { status = final.status })
+  end
+
+  function P.authenticate(s, code)
+    local ok, r, detail = exchange(s, nil)
+    if ok ~= "2fa" then
+      return ok, r, detail
+    end
+    if not code then
+      return second_factor(r)
+    end
+    ok, r, detail = exchange(s, code)
+    if ok == "2fa" then
+      return second_factor(r)
+    end
     return ok, r, detail
   end
-  if not code then
-    return second_factor(s, r)
-  end
-  ok, r, detail = login_exchange(s, code)
-  if ok == "2fa" then
-    return second_factor(s, r)
-  end
-  return ok, r, detail
 end
 
 return M

@@ -1,28 +1,42 @@
 -- onlyoffice: a client for the ONLYOFFICE portal REST API (DocSpace and Workspace).
 local core = require "onlyoffice.core"
+
+-- The C core's private half (sessions, credentials, sending, redaction) is
+-- handed over once per loaded core; nothing require-able keeps it.
+local internals = core.internals
+if not internals then
+  error("onlyoffice: the internals of onlyoffice.core were taken by other code", 2)
+end
+local priv = internals()
+core.internals = nil
+
 local args = require "onlyoffice.args"
-local auth = require "onlyoffice.auth"
 local json = require "onlyoffice.json"
-local request = require "onlyoffice.request"
-local response = require "onlyoffice.response"
-local settings = require "onlyoffice.settings"
+local P = require("onlyoffice.pipeline").new(priv)
+require("onlyoffice.auth").new(priv, P)
 
 local M = {
-  _VERSION = "0.1.0",
+  _VERSION = "0.2.0",
   null = json.null,
+  array = json.array,
   curl_version = core.curl_version,
   ssl_version = core.ssl_version,
 }
 
-local methods = core.methods
+local methods = priv.methods
 local unpack = table.unpack or unpack
-local exchange, prepare = request.exchange, request.prepare
+
+local DEFAULT_RETRIES = 2
+local DEFAULT_MAX_RETRY_WAIT = 10 -- seconds
 
 local function new_session(url, opts, level)
   local base = args.base_url(url, level + 1)
   opts = args.options(opts, level + 1)
-  local s = core.new(base, opts)
-  settings.configure(s, opts)
+  local s = priv.new(base, opts)
+  local st = priv.state(s)
+  st.retries = opts.retries or DEFAULT_RETRIES
+  st.max_retry_wait = opts.max_retry_wait or DEFAULT_MAX_RETRY_WAIT
+  st.trace = opts.trace
   return s, opts
 end
 
@@ -38,14 +52,14 @@ function M.login(url, username, password, options)
     error("password must be a string and neither it nor username may hold NUL", 2)
   end
   local s, opts = new_session(url, options, 2)
-  core.credentials(s, username, password)
-  local ok, err, detail = auth.authenticate(s, opts.code)
+  priv.credentials(s, username, password)
+  local ok, err, detail = P.call(s, P.authenticate, opts.code)
   if not ok then
     s:close()
     return nil, err, detail
   end
   if opts.relogin == false then
-    core.forget_password(s)
+    priv.forget_password(s)
   end
   return s
 end
@@ -58,53 +72,82 @@ function M.session(url, token, options)
   if type(token) ~= "string" or token == "" or token:find("[%z\r\n;]") then
     error("token must be a non-empty string without CR, LF, NUL or ';'", 2)
   end
+  if type(options) == "table" and (options.code ~= nil or options.relogin ~= nil) then
+    error("options code and relogin belong to login, not session", 2)
+  end
   local s = new_session(url, options, 2)
-  assert(core.set_token(s, token))
+  assert(priv.set_token(s, token))
   return s
 end
 
---- s:request(method, path [, {query=, body=, headers=}])
+--- assert(data, message, ...): like assert, but only nil counts as a failure,
+--- so an answer of false passes. Returns all its arguments.
+function M.assert(data, message, ...)
+  if data == nil then
+    error(message == nil and "assertion failed!" or message, 2)
+  end
+  return data, message, ...
+end
+
+--- s:request(method, path [, {query=, body=, headers=, timeout=}])
 function methods.request(s, method, path, opts)
-  return exchange(s, prepare(method, path, opts, 3))
+  return P.call(s, P.api, P.request(method, path, opts, 2))
 end
 
 function methods.get(s, path, query)
-  return exchange(s, "GET", args.target(path, query, 2))
+  return P.call(s, P.api, { method = "GET", target = args.target(path, query, 2) })
 end
 
 function methods.delete(s, path, query)
-  return exchange(s, "DELETE", args.target(path, query, 2))
+  return P.call(s, P.api, { method = "DELETE", target = args.target(path, query, 2) })
 end
 
 function methods.post(s, path, body, query)
-  return exchange(s, prepare("POST", path, { body = body, query = query }, 3))
+  return P.call(s, P.api, P.request("POST", path, { body = body, query = query }, 2))
 end
 
 function methods.put(s, path, body, query)
-  return exchange(s, prepare("PUT", path, { body = body, query = query }, 3))
+  return P.call(s, P.api, P.request("PUT", path, { body = body, query = query }, 2))
 end
 
---- Revokes the token on the portal, then closes the session.
-function methods.logout(s)
-  local target = "/api/2.0/authentication/logout"
-  local status, body, ctype, retry_after = request.perform(s, "POST", target, nil, nil, true)
-  local ok, message, detail
-  if not status then
-    ok, message, detail = response.network(s, body, ctype, "POST", target)
-  elseif status >= 200 and status < 300 then
-    ok = true
-  elseif status == 404 then
-    ok, message, detail = response.fail(s, "the portal has no logout endpoint (Workspace):"
-      .. " the token stays valid until it expires", { status = status })
-  else
-    message, detail = response.failure(status, body, ctype, retry_after)
-    ok, message, detail = response.fail(s, "logout failed: " .. message, detail)
+local LOGOUT = "/api/2.0/authentication/logout"
+
+local function logout_now(s)
+  local req = { method = "POST", target = LOGOUT, cookie = true, relogin = false }
+  local _, message, detail = P.failure(s, req, P.run(s, { req }, 1)[1])
+  if not message then
+    return true
   end
-  s:close()
-  return ok, message, detail
+  if detail.kind == "closed" then
+    return nil, message, detail
+  elseif detail.status == 404 then
+    return nil, "the portal has no logout endpoint (Workspace): the token stays valid until it expires", detail
+  end
+  return nil, "logout failed: " .. message:gsub("^POST [^:]*: ", ""), detail
 end
 
-require("onlyoffice.files").install(methods)
-require("onlyoffice.batch").install(methods)
+--- Revokes the token on the portal, then closes the session. From one of the
+--- session's own callbacks, both happen once the running call has returned.
+function methods.logout(s)
+  if P.busy(s) then
+    priv.state(s).after = function(x)
+      pcall(P.call, x, logout_now)
+      x:close()
+    end
+    s:close()
+    return true
+  end
+  local ok, a, b, c = pcall(P.call, s, logout_now)
+  s:close()
+  if not ok then
+    error(a, 0)
+  end
+  return a, b, c
+end
+
+require("onlyoffice.upload").install(methods, priv, P)
+require("onlyoffice.download").install(methods, P)
+require("onlyoffice.pages").install(methods)
+require("onlyoffice.batch").install(methods, P)
 
 return M

@@ -1,6 +1,8 @@
--- Turns what the portal answered into `data, info` or `message, detail`.
-local core = require "onlyoffice.core"
+-- Turns a transfer's response into `data, info` or `message, detail`. Pure
+-- functions of their arguments: `clean` redacts text that came from the
+-- portal (nil drops it), and is the only way such text reaches a result.
 local json = require "onlyoffice.json"
+local utf8_valid = require("onlyoffice.core").utf8_valid
 
 local M = {}
 
@@ -21,23 +23,52 @@ end
 
 local ENVELOPE_INFO = { "count", "total", "startIndex", "nextIndex" }
 
+--- Every string in v cleaned, keys included; what clean drops is dropped.
+function M.clean_all(v, clean, depth)
+  local t = type(v)
+  if t == "string" then
+    return clean(v)
+  elseif t ~= "table" or (depth or 0) > 100 then
+    return t == "table" and {} or v
+  end
+  local out = {}
+  for k, item in pairs(v) do
+    if type(k) == "string" then
+      k = clean(k)
+    end
+    if k ~= nil then
+      out[k] = M.clean_all(item, clean, (depth or 0) + 1)
+    end
+  end
+  return out
+end
+
+--- A JSON body decoded after its UTF-8 check: value, or nil, message.
+function M.decode(body)
+  -- JSON is UTF-8 (RFC 8259); cjson copies string bytes without checking them.
+  local valid, at = utf8_valid(body)
+  if not valid then
+    return nil, "not UTF-8 at byte " .. at
+  end
+  local doc, err = json.decode(body)
+  if doc == nil then
+    return nil, tostring(err)
+  end
+  return doc
+end
+
 --- A 2xx answer: data, info; or nil, message, detail when a JSON body is broken.
-function M.success(status, body, ctype)
-  local info = { status = status }
-  if body == "" or not is_json(ctype, body) then
+function M.success(r, clean)
+  local status, body = r.status, r.body
+  local info = { status = status, headers = r.headers }
+  if body == "" or not is_json(r.ctype, body) then
     return body, info
   end
-  -- JSON is UTF-8 (RFC 8259); cjson copies string bytes without checking them.
-  local valid, at = core.utf8_valid(body)
-  local doc, err
-  if valid then
-    doc, err = json.decode(body)
-  else
-    err = "not UTF-8 at byte " .. at
-  end
+  local doc, err = M.decode(body)
   if doc == nil then
-    return nil, "invalid JSON in the answer: " .. tostring(err),
-      { status = status, body = body:sub(1, SNIPPET) }
+    local snippet = clean(body)
+    return nil, "invalid JSON in the answer: " .. err,
+      { kind = "json", status = status, headers = r.headers, body = snippet and snippet:sub(1, SNIPPET) }
   end
   if not is_envelope(doc) then
     return doc, info
@@ -68,16 +99,20 @@ local function portal_message(doc)
   end
 end
 
---- A non-2xx answer: message, detail.
-function M.failure(status, body, ctype, retry_after)
-  local detail = { status = status, retry_after = tonumber(retry_after) }
+--- A non-2xx answer: "HTTP <status>[: <portal's words>]", detail.
+function M.failure(r, clean)
+  local status, body, ctype = r.status, r.body, r.ctype
+  local detail = { kind = "http", status = status, retry_after = r.retry_after, headers = r.headers }
   local text
   if body ~= "" and is_json(ctype, body) then
-    local doc = json.decode(body)
-    text, detail.error = portal_message(doc)
+    local doc = M.decode(body)
+    local e
+    text, e = portal_message(doc)
+    detail.error = e and M.clean_all(e, clean)
   end
   if not text and body ~= "" then
-    detail.body = body:sub(1, SNIPPET)
+    local snippet = clean(body) -- redacted whole, then cut: no secret straddles the cut
+    detail.body = snippet and snippet:sub(1, SNIPPET)
     if ctype == nil or ctype:lower():find("^%s*text/plain") then
       text = body:match("^%s*([^\r\n]+)")
       if text and #text > 200 then
@@ -86,46 +121,28 @@ function M.failure(status, body, ctype, retry_after)
     end
   end
   local message = "HTTP " .. status
+  text = text and clean(text)
   if text then
     message = message .. ": " .. text
   end
   return message, detail
 end
 
---- Every message and detail leaving the module passes here: no token, no password.
-function M.fail(s, message, detail)
-  detail = detail or {}
-  message = core.redact(s, message)
-  for k, v in pairs(detail) do
-    if type(v) == "string" then
-      detail[k] = core.redact(s, v)
-    end
+--- A transfer that got no answer: message, detail.
+function M.network(r)
+  local kind = r.kind
+  local detail = { kind = kind, curl_code = r.code, errno = r.errno }
+  if kind == "timeout" then
+    detail.timeout = true
+  elseif kind == "tls" then
+    detail.tls = true
+  elseif kind == "closed" then
+    detail.closed = true
+    return r.message, detail
   end
-  if type(detail.error) == "table" and type(detail.error.message) == "string" then
-    detail.error.message = core.redact(s, detail.error.message)
-  end
-  return nil, message, detail
-end
-
--- libcurl's codes for a failed TLS handshake or certificate check.
-local TLS_CODES = { [35] = true, [51] = true, [53] = true, [54] = true, [58] = true, [59] = true, [60] = true,
-  [64] = true, [66] = true, [77] = true, [80] = true, [82] = true, [83] = true, [90] = true, [91] = true }
-
---- A transfer that got no answer: nil, message, detail.
-function M.network(s, message, code, method, target)
-  if message == "session is closed" then
-    return M.fail(s, message, { closed = true })
-  end
-  local tls = TLS_CODES[code]
-  return M.fail(s, (tls and "TLS error: " or "network error: ") .. tostring(message),
-    { curl_code = code, timeout = code == 28 or nil, tls = tls, method = method, path = target })
-end
-
---- A non-2xx answer to a request: nil, message, detail naming the request.
-function M.http(s, method, target, status, body, ctype, retry_after)
-  local message, detail = M.failure(status, body, ctype, retry_after)
-  detail.method, detail.path = method, target
-  return M.fail(s, method .. " " .. target .. ": " .. message, detail)
+  local prefix = kind == "tls" and "TLS error: " or (kind == "network" or kind == "timeout") and "network error: "
+    or ""
+  return prefix .. r.message, detail
 end
 
 return M

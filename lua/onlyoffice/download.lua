@@ -1,0 +1,94 @@
+-- s:download(file_id, target [, options]): the file's bytes streamed to a path
+-- (atomically) or to an ltn12 sink, never held in memory.
+local args = require "onlyoffice.args"
+local check_id = require("onlyoffice.upload").check_id
+
+local M = {}
+
+local OPTIONS = { progress = "function", durable = "boolean", timeout = "number" }
+
+-- Tells an ltn12 sink that the body ended (nil) or failed (nil, message); a
+-- sink that then answers nil, err (a failed flush) fails the download.
+local function end_sink(sink, message)
+  local ok, err = sink(nil, message)
+  if message == nil and (ok == false or (ok == nil and err ~= nil)) then
+    return nil, "the sink failed at the end: " .. tostring(err), { kind = "sink" }
+  end
+  return true
+end
+
+function M.install(methods, P)
+  local function run(s, id, target, opts)
+    local file, err, detail = P.api(s, { method = "GET", target = "/api/2.0/files/file/" .. id })
+    if file == nil then
+      return nil, err, detail
+    end
+    local url = type(file) == "table" and type(file.viewUrl) == "string" and file.viewUrl
+      or ("/filehandler.ashx?action=download&fileid=" .. id)
+    -- A viewUrl naming another host (a portal's internal address) is read on
+    -- the session's portal: the token only ever goes there.
+    local from = P.portal_target(s, url) or url:match("^%a+://[^/]+(/.*)$")
+    if not from then
+      return nil, "the file's download URL is unusable", { kind = "http" }
+    end
+    local progress, last = opts.progress, nil
+    if progress then
+      local seen_done, seen_total = -1, nil
+      progress, last = function(done, t)
+        if done > seen_done then
+          seen_done, seen_total = done, t
+          opts.progress(done, t)
+        end
+      end, function(n)
+        if seen_done ~= n or seen_total ~= n then
+          seen_done, seen_total = n, n
+          opts.progress(n, n)
+        end
+      end
+    end
+    local req = { method = "GET", target = from, outside = true, progress = progress, timeout = opts.timeout }
+    if type(target) == "string" then
+      req.file, req.durable = target, opts.durable
+    else
+      req.sink = target
+    end
+    local final = P.run(s, { req }, 1)[1]
+    local _, message, fdetail = P.failure(s, req, final)
+    if message then
+      if fdetail.kind == "io" then
+        message = "cannot write " .. (type(target) == "string" and target or "the sink") .. ": " .. message
+      elseif fdetail.kind == "sink" then
+        message = "the sink stopped the download: " .. message
+      end
+      if type(target) == "function" then
+        end_sink(target, message)
+      end
+      return nil, message, fdetail
+    end
+    if type(target) == "function" then
+      local ok, serr, sdetail = end_sink(target, nil)
+      if not ok then
+        return nil, serr, sdetail
+      end
+    end
+    if last then
+      last(final.bytes)
+    end
+    return final.bytes
+  end
+
+  --- s:download(file_id, target [, options]) -> bytes | nil, message, detail
+  function methods.download(s, file_id, target, opts)
+    local id = check_id(file_id, "file id", 2)
+    if type(target) ~= "string" and type(target) ~= "function" then
+      error("target must be a file path or a function, got " .. type(target), 2)
+    end
+    opts = args.call_options(opts, OPTIONS, 2)
+    if opts.timeout ~= nil then
+      args.ranges({ timeout = opts.timeout }, 2)
+    end
+    return P.call(s, run, id, target, opts)
+  end
+end
+
+return M

@@ -1,0 +1,343 @@
+-- The one request pipeline. Every call that reaches the portal (API calls,
+-- each upload part, downloads, batches, login and logout) is a list of
+-- request tables sent by core.send, and this module alone applies re-login,
+-- retries, redirects, trace and redaction to what comes back.
+local args = require "onlyoffice.args"
+local response = require "onlyoffice.response"
+local sleep = require("onlyoffice.core").sleep
+
+local M = {}
+
+local MAX_REDIRECTS = 5
+local RETRY_STATUS = { [429] = true, [502] = true, [503] = true, [504] = true }
+local REDIRECT_STATUS = { [301] = true, [302] = true, [303] = true, [307] = true, [308] = true }
+local IDEMPOTENT = { GET = true, HEAD = true }
+
+local unpack = table.unpack or unpack
+
+--- new(priv) -> the pipeline bound to the C core's private functions.
+function M.new(priv)
+  local P = {}
+  local send, redact, state, enter, leave = priv.send, priv.redact, priv.state, priv.enter, priv.leave
+  local can_relogin = priv.can_relogin
+
+  --- The redaction of portal text for session s (nil drops the text).
+  function P.cleaner(s)
+    return function(text)
+      return redact(s, text)
+    end
+  end
+
+  -- Public calls run inside enter/leave: a callback that calls its own session
+  -- raises, and a close asked for inside the call happens as it returns.
+  local function finish_call(s, ok, ...)
+    if leave(s) then
+      local st = state(s)
+      local after = st.after
+      st.after = nil
+      if after then
+        after(s)
+      else
+        s:close()
+      end
+    end
+    if not ok then
+      error((...), 0) -- already located
+    end
+    return ...
+  end
+
+  --- Runs fn(s, ...) as one public call on s.
+  function P.call(s, fn, ...)
+    if not enter(s) then
+      error("session is in use (called from its own callback)", 3)
+    end
+    return finish_call(s, pcall(fn, s, ...))
+  end
+
+  --- Whether s is inside a public call.
+  function P.busy(s)
+    if enter(s) then
+      leave(s)
+      return false
+    end
+    return true
+  end
+
+  ---------------------------------------------------------------------------
+  -- Trace
+  ---------------------------------------------------------------------------
+
+  local function shown(s, req)
+    local where = req.shown or req.target or redact(s, req.url) or "(another origin)"
+    return req.method .. " " .. where .. (req.login and " (login)" or "")
+  end
+
+  local function trace_out(s, trace, list)
+    for _, req in ipairs(list) do
+      trace("> " .. shown(s, req))
+    end
+  end
+
+  local function trace_in(trace, resps)
+    for i = 1, resps.n do
+      local r = resps[i]
+      if r.status then
+        trace("< " .. r.status .. " (" .. (r.bytes or #r.body) .. " bytes)")
+      else
+        trace("< failed: " .. r.message)
+      end
+    end
+  end
+
+  ---------------------------------------------------------------------------
+  -- Redirects
+  ---------------------------------------------------------------------------
+
+  local DEFAULT_PORT = { http = ":80", https = ":443" }
+
+  local function origin_of(url)
+    local scheme, authority, rest = url:match("^(%a[%w+.-]*)://([^/?#]*)(.*)$")
+    if not scheme then
+      return nil
+    end
+    scheme, authority = scheme:lower(), authority:lower()
+    local port = DEFAULT_PORT[scheme]
+    if port and authority:sub(-#port) == port then
+      authority = authority:sub(1, -#port - 1)
+    end
+    return scheme .. "://" .. authority, scheme, rest
+  end
+
+  --- The target (below the portal root) of a URL inside the portal, or nil. A
+  --- URL that starts with one "/" counts from the host's root.
+  function P.portal_target(s, url)
+    local base_origin, _, prefix = origin_of(s:url())
+    local path
+    if url:match("^/[^/]") or url == "/" then
+      path = url
+    else
+      local origin, _, rest = origin_of(url)
+      if origin ~= base_origin then
+        return nil
+      end
+      path = rest
+    end
+    if path == "" or path:sub(1, 1) ~= "/" then
+      path = "/" .. path
+    end
+    if prefix == "" then
+      return path
+    end
+    if path:sub(1, #prefix + 1) == prefix .. "/" then
+      return path:sub(#prefix + 1)
+    end
+  end
+
+  local function scheme_of(s, req)
+    local _, scheme = origin_of(req.url or s:url())
+    return scheme
+  end
+
+  local function refused(s, r, message)
+    local location = r.location and redact(s, r.location)
+    return { failed = true, message = message .. (location and (": " .. location) or ""),
+      detail = { kind = "redirect", status = r.status, location = location, headers = r.headers } }
+  end
+
+  -- The request that follows redirect r, or a failure. 303 (and 301/302 after
+  -- a POST) becomes a GET without a body; 307/308 keep method and body. The
+  -- original request is never sent again: the next one goes where r points.
+  local function follow(s, req, r)
+    local location = r.location
+    local hops = (req.hops or 0) + 1
+    if hops > MAX_REDIRECTS then
+      return refused(s, r, "too many redirects")
+    end
+    local _, scheme = origin_of(location)
+    if scheme ~= "http" and scheme ~= "https" then
+      return refused(s, r, "redirected to an unsupported address")
+    end
+    if scheme_of(s, req) == "https" and scheme ~= "https" then
+      return refused(s, r, "redirected from https to http, not followed")
+    end
+    local nxt = {}
+    for k, v in pairs(req) do
+      nxt[k] = v
+    end
+    nxt.hops = hops
+    local status, method = r.status, req.method
+    if (status == 303 and method ~= "HEAD") or ((status == 301 or status == 302) and method == "POST") then
+      nxt.method, nxt.body, nxt.part, nxt.login, nxt.headers = "GET", nil, nil, nil, nil
+    elseif req.part and req.part.reader then
+      return refused(s, r, "redirected, but the upload's reader cannot be read again")
+    end
+    local target = P.portal_target(s, location)
+    if target then
+      nxt.target, nxt.url, nxt.auth = target, nil, nil
+    elseif req.outside then
+      -- Another origin (a storage server): nothing of the session goes there.
+      nxt.url, nxt.target, nxt.auth, nxt.cookie, nxt.headers, nxt.login = location, nil, false, nil, nil, nil
+    else
+      return refused(s, r, "redirected outside the portal, not followed")
+    end
+    return nxt
+  end
+
+  ---------------------------------------------------------------------------
+  -- The policy loop
+  ---------------------------------------------------------------------------
+
+  -- What to do with response r to req: "final", "relogin", "retry" (and the
+  -- wait), or "again" with the next request.
+  local function decide(s, st, req, r, relogged)
+    local status = r.status
+    if not status then
+      return "final"
+    end
+    if status == 401 and not relogged and req.relogin ~= false and can_relogin(s)
+      and not (req.part and req.part.reader) then
+      return "relogin"
+    end
+    if RETRY_STATUS[status] and IDEMPOTENT[req.method] and (req.attempt or 0) < st.retries then
+      local wait = r.retry_after or math.min(0.2 * 2 ^ (req.attempt or 0), st.max_retry_wait)
+      if wait <= st.max_retry_wait then
+        req.attempt = (req.attempt or 0) + 1
+        return "retry", wait
+      end
+    end
+    if REDIRECT_STATUS[status] and r.location then
+      local nxt = follow(s, req, r)
+      if nxt.failed then
+        return "final", nxt
+      end
+      return "again", nxt
+    end
+    return "final"
+  end
+
+  local function login_failed(message, detail)
+    return { failed = true, message = message, detail = detail }
+  end
+
+  --- Sends reqs (request tables for core.send) under the session's policy;
+  --- returns, in order, each one's final response, or { failed = true,
+  --- message =, detail = } for a failure the policy itself decided.
+  function P.run(s, reqs, concurrency)
+    local st = state(s)
+    local n = #reqs
+    local out, pending, relogged = {}, {}, false
+    for i = 1, n do
+      pending[i] = i
+    end
+    while #pending > 0 do
+      local list = {}
+      for k, i in ipairs(pending) do
+        list[k] = reqs[i]
+      end
+      local trace = st.trace
+      if trace then
+        trace_out(s, trace, list)
+      end
+      local resps = send(s, list, math.min(concurrency or 1, #list))
+      if trace then
+        trace_in(trace, resps)
+      end
+      local again, relogin, longest = {}, {}, 0
+      for k, i in ipairs(pending) do
+        local what, value = decide(s, st, reqs[i], resps[k], relogged)
+        if what == "relogin" then
+          relogin[#relogin + 1] = i
+        elseif what == "retry" then
+          longest = math.max(longest, value)
+          again[#again + 1] = i
+        elseif what == "again" then
+          reqs[i] = value
+          again[#again + 1] = i
+        else
+          out[i] = value or resps[k]
+        end
+      end
+      if #relogin > 0 then
+        relogged = true
+        local ok, err, detail = P.authenticate(s, nil)
+        for _, i in ipairs(relogin) do
+          if ok then
+            again[#again + 1] = i
+          else
+            out[i] = login_failed(err, detail)
+          end
+        end
+        table.sort(again)
+      end
+      if longest > 0 then
+        sleep(longest)
+      end
+      pending = again
+    end
+    return out
+  end
+
+  ---------------------------------------------------------------------------
+  -- Shaping
+  ---------------------------------------------------------------------------
+
+  --- nil, message, detail for a final that is not a 2xx answer; nothing for one that is.
+  function P.failure(s, req, final)
+    if final.failed then
+      local detail = final.detail
+      detail.method, detail.path = detail.method or req.method, detail.path or req.target
+      return nil, final.message, detail
+    end
+    local message, detail
+    if not final.status then
+      message, detail = response.network(final)
+    elseif final.status < 200 or final.status > 299 then
+      message, detail = response.failure(final, P.cleaner(s))
+      message = req.method .. " " .. (req.target or "(another origin)") .. ": " .. message
+    else
+      return
+    end
+    detail.method, detail.path = req.method, req.target
+    return nil, message, detail
+  end
+
+  --- An API call's result: data, info or nil, message, detail.
+  function P.shape(s, req, final)
+    local _, message, detail = P.failure(s, req, final)
+    if message then
+      return nil, message, detail
+    end
+    local data, info, jdetail = response.success(final, P.cleaner(s))
+    if data == nil then
+      jdetail.method, jdetail.path = req.method, req.target
+    end
+    return data, info, jdetail
+  end
+
+  --- One API request (from s:request and friends): data, info | nil, message, detail.
+  function P.api(s, req)
+    local finals = P.run(s, { req }, 1)
+    return P.shape(s, req, finals[1])
+  end
+
+  --- The request table for an API call; programmer mistakes raise at `level`.
+  function P.request(method, path, opts, level)
+    method = args.method(method, level + 1)
+    opts = args.request_options(opts, level + 1)
+    local req = { method = method, target = args.target(path, opts.query, level + 1), timeout = opts.timeout }
+    local body = opts.body
+    if body ~= nil then
+      req.body = args.body(body, level + 1)
+    end
+    if opts.headers then
+      req.headers = args.header_lines(opts.headers, level + 1)
+    end
+    return req
+  end
+
+  P.unpack = unpack
+  return P
+end
+
+return M

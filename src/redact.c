@@ -1,0 +1,156 @@
+/* redact(s, text) -> text with every form of the token and the password in it
+ * replaced by ***, or nil when the session keeps a secret shorter than
+ * OO_REDACT_MIN: such a secret is likely an ordinary word, and replacing it
+ * wherever it occurs would reveal it, so the caller drops the text instead.
+ * Only the portal's text comes here, never the module's own words. */
+#include "redact.h"
+
+#include <string.h>
+
+#include <lauxlib.h>
+
+#include "buffer.h"
+#include "session.h"
+
+#define OO_REDACT_MIN 8
+#define OO_VARIANTS 6
+
+/* The first occurrence of needle in hay[0..n), NUL bytes included, or NULL. */
+static const char *find_bytes(const char *hay, size_t n, const char *needle, size_t m)
+{
+    const char *p = hay, *end = hay + n;
+    while (m <= (size_t)(end - p) && (p = memchr(p, needle[0], (size_t)(end - p) - m + 1)) != NULL) {
+        if (memcmp(p, needle, m) == 0)
+            return p;
+        p++;
+    }
+    return NULL;
+}
+
+/* Replaces every occurrence of secret in the string on top of the stack. */
+static void replace_all(lua_State *L, const char *secret, size_t slen)
+{
+    size_t len;
+    const char *str = lua_tolstring(L, -1, &len), *end = str + len, *hit;
+    luaL_Buffer b;
+    if ((hit = find_bytes(str, len, secret, slen)) == NULL)
+        return;
+    luaL_buffinit(L, &b);
+    do {
+        luaL_addlstring(&b, str, (size_t)(hit - str));
+        luaL_addstring(&b, "***");
+        str = hit + slen;
+    } while ((hit = find_bytes(str, (size_t)(end - str), secret, slen)) != NULL);
+    luaL_addlstring(&b, str, (size_t)(end - str));
+    luaL_pushresult(&b);
+    lua_remove(L, -2);
+}
+
+static int unreserved(unsigned char c)
+{
+    return (c >= '0' && c <= '9') || (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || c == '-' ||
+           c == '.' || c == '_' || c == '~';
+}
+
+/* The secret as a URL (form: '+' for space) or JSON (slash: "\/") would carry it. */
+static int encode_url(oo_buffer *b, const char *s, size_t n, const char *hex, int form)
+{
+    size_t i;
+    for (i = 0; i < n; i++) {
+        unsigned char c = (unsigned char)s[i];
+        char esc[3] = { '%', hex[c >> 4], hex[c & 15] };
+        int rc = unreserved(c) ? oo_buffer_add(b, s + i, 1)
+                 : (form && c == ' ') ? oo_buffer_add(b, "+", 1)
+                                       : oo_buffer_add(b, esc, 3);
+        if (rc)
+            return -1;
+    }
+    return 0;
+}
+
+static int encode_json(oo_buffer *b, const char *s, size_t n, int slash)
+{
+    size_t i;
+    if (oo_buffer_add_json(b, s, n))
+        return -1;
+    /* oo_buffer_add_json quotes: drop them, and escape '/' as cjson does. */
+    memmove(b->data, b->data + 1, b->len - 2);
+    b->len -= 2;
+    if (!slash)
+        return 0;
+    for (i = 0; i < b->len; i++) {
+        if (b->data[i] == '/') {
+            if (oo_buffer_add(b, " ", 1))
+                return -1;
+            memmove(b->data + i + 1, b->data + i, b->len - i - 1);
+            b->data[i] = '\\';
+            i++;
+        }
+    }
+    return 0;
+}
+
+static int make_variants(oo_buffer *v, const char *s, size_t n)
+{
+    return oo_buffer_add(&v[0], s, n) || encode_json(&v[1], s, n, 0) || encode_json(&v[2], s, n, 1) ||
+           encode_url(&v[3], s, n, "0123456789ABCDEF", 0) || encode_url(&v[4], s, n, "0123456789abcdef", 0) ||
+           encode_url(&v[5], s, n, "0123456789ABCDEF", 1);
+}
+
+static void free_variants(oo_buffer *v)
+{
+    int i;
+    for (i = 0; i < OO_VARIANTS; i++) {
+        oo_buffer_wipe(&v[i]);
+        oo_buffer_free(&v[i]);
+    }
+}
+
+/* Replaces every form of secret in the string on top; -1 when memory ran out. */
+static int redact_secret(lua_State *L, const char *secret)
+{
+    oo_buffer v[OO_VARIANTS];
+    int i, j;
+    memset(v, 0, sizeof v);
+    if (make_variants(v, secret, strlen(secret))) {
+        free_variants(v);
+        return -1;
+    }
+    for (i = 0; i < OO_VARIANTS; i++) {
+        int seen = 0;
+        for (j = 0; j < i; j++)
+            seen = seen || (v[j].len == v[i].len && memcmp(v[j].data, v[i].data, v[i].len) == 0);
+        if (!seen && v[i].len > 0)
+            replace_all(L, v[i].data, v[i].len);
+    }
+    free_variants(v);
+    return 0;
+}
+
+static int redact(lua_State *L)
+{
+    oo_session *s = oo_session_check(L, 1);
+    const char *secrets[2];
+    int i;
+    luaL_checkstring(L, 2);
+    lua_settop(L, 2);
+    secrets[0] = s->token;
+    secrets[1] = s->password;
+    for (i = 0; i < 2; i++) {
+        if (secrets[i] == NULL || secrets[i][0] == '\0')
+            continue;
+        if (strlen(secrets[i]) < OO_REDACT_MIN) {
+            lua_pushnil(L);
+            return 1;
+        }
+        if (redact_secret(L, secrets[i]) != 0)
+            return luaL_error(L, "out of memory");
+    }
+    return 1;
+}
+
+void oo_redact_private(lua_State *L)
+{
+    lua_pushcfunction(L, redact);
+    lua_setfield(L, -2, "redact");
+}

@@ -1,0 +1,99 @@
+#include "secrets.h"
+
+#include <string.h>
+
+#include <lauxlib.h>
+
+#include "compat.h"
+#include "secret.h"
+
+/* credentials(s, username, password) */
+static int set_credentials(lua_State *L)
+{
+    oo_session *s = oo_session_check(L, 1);
+    size_t ulen, plen;
+    const char *user = luaL_checklstring(L, 2, &ulen);
+    const char *pass = luaL_checklstring(L, 3, &plen);
+    if (oo_secret_set(&s->username, user, ulen) || oo_secret_set(&s->password, pass, plen))
+        return luaL_error(L, "out of memory");
+    return 0;
+}
+
+/* set_token(s, token [, expires]) -> true | nil, message */
+static int set_token(lua_State *L)
+{
+    oo_session *s = oo_session_check(L, 1);
+    size_t tlen, elen = 0;
+    const char *token = luaL_checklstring(L, 2, &tlen);
+    const char *expires = luaL_optlstring(L, 3, NULL, &elen);
+    if (tlen == 0 || !oo_header_safe(token, tlen) || strchr(token, ';') != NULL ||
+        (expires && !oo_header_safe(expires, elen))) {
+        lua_pushnil(L);
+        lua_pushliteral(L, "the portal sent a token that cannot be used in a header");
+        return 2;
+    }
+    if (s->curl == NULL) {
+        lua_pushnil(L);
+        lua_pushliteral(L, "session is closed");
+        return 2;
+    }
+    if (oo_secret_set(&s->token, token, tlen) || oo_secret_set(&s->expires, expires, elen) ||
+        oo_session_build_headers(s))
+        return luaL_error(L, "out of memory");
+    lua_pushboolean(L, 1);
+    return 1;
+}
+
+/* forget_password(s): wipes the password; re-login is impossible after it. */
+static int forget_password(lua_State *L)
+{
+    oo_session *s = oo_session_check(L, 1);
+    oo_secret_free(&s->password);
+    return 0;
+}
+
+static int can_relogin(lua_State *L)
+{
+    oo_session *s = oo_session_check(L, 1);
+    lua_pushboolean(L, s->curl != NULL && !s->closing && s->password != NULL && s->username != NULL);
+    return 1;
+}
+
+/* ASCII letters and digits only: isalnum would follow the C locale. */
+static int code_ok(const char *code)
+{
+    const char *p;
+    for (p = code; *p; p++)
+        if (!((*p >= '0' && *p <= '9') || (*p >= 'a' && *p <= 'z') || (*p >= 'A' && *p <= 'Z')))
+            return 0;
+    return p != code && p - code <= 64;
+}
+
+int oo_login_body(lua_State *L, const oo_session *s, const char *code, oo_buffer *b)
+{
+    if (code && !code_ok(code))
+        return luaL_error(L, "a two-factor code is 1 to 64 letters or digits");
+    if (s->password == NULL || s->username == NULL)
+        return -1;
+    b->len = 0;
+    if (oo_buffer_addstr(b, "{\"userName\":") || oo_buffer_add_json(b, s->username, strlen(s->username)) ||
+        oo_buffer_addstr(b, ",\"password\":") || oo_buffer_add_json(b, s->password, strlen(s->password)) ||
+        (code && (oo_buffer_addstr(b, ",\"code\":") || oo_buffer_add_json(b, code, strlen(code)))) ||
+        oo_buffer_addstr(b, "}")) {
+        oo_buffer_wipe(b);
+        return luaL_error(L, "out of memory");
+    }
+    return 0;
+}
+
+void oo_secrets_private(lua_State *L)
+{
+    static const luaL_Reg fns[] = {
+        { "credentials", set_credentials },
+        { "set_token", set_token },
+        { "forget_password", forget_password },
+        { "can_relogin", can_relogin },
+        { NULL, NULL }
+    };
+    luaL_setfuncs(L, fns, 0);
+}

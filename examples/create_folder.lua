@@ -2,12 +2,12 @@
 local onlyoffice = require "onlyoffice"
 
 local title = arg[1] or "Reports"
-local s = assert(onlyoffice.login(os.getenv("ONLYOFFICE_URL"), os.getenv("ONLYOFFICE_USER"),
+local s = onlyoffice.assert(onlyoffice.login(os.getenv("ONLYOFFICE_URL"), os.getenv("ONLYOFFICE_USER"),
   os.getenv("ONLYOFFICE_PASSWORD"), { code = os.getenv("ONLYOFFICE_CODE") }))
 
-local my = assert(s:get("files/@my", { count = 1 }))
+local my = onlyoffice.assert(s:get("files/@my", { count = 1 }))
 local folder, err = s:post("files/folder/" .. my.current.id, { title = title })
-if not folder then
+if folder == nil then
   io.stderr:write("cannot create the folder: ", err, "\n")
   os.exit(1)
 end

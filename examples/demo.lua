@@ -10,16 +10,16 @@ print("portal     " .. url)
 
 local s, err, detail = onlyoffice.login(url, os.getenv("ONLYOFFICE_USER"), os.getenv("ONLYOFFICE_PASSWORD"),
   { code = os.getenv("ONLYOFFICE_CODE") })
-if not s then
-  print("login failed: " .. err .. (detail.status and (" (HTTP " .. detail.status .. ")") or ""))
+if s == nil then
+  print(err .. (detail.status and (" (HTTP " .. detail.status .. ")") or ""))
   os.exit(1)
 end
 print("session    " .. tostring(s) .. ", token expires " .. tostring(s:expires()))
 
-local me = assert(s:get("people/@self"))
+local me = onlyoffice.assert(s:get("people/@self"))
 print(("me         %s <%s>"):format(me.displayName, me.email))
 
-local content, info = assert(s:get("files/@my", { count = 5 }))
+local content, info = onlyoffice.assert(s:get("files/@my", { count = 5 }))
 print(("my docs    %d of %s entries (HTTP %d)"):format(#content.folders + #content.files,
   tostring(content.total or info.total), info.status))
 for _, f in ipairs(content.folders) do

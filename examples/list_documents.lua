@@ -2,7 +2,7 @@
 -- `count` with startIndex until the listing's total is reached.
 local onlyoffice = require "onlyoffice"
 
-local s = assert(onlyoffice.login(os.getenv("ONLYOFFICE_URL"), os.getenv("ONLYOFFICE_USER"),
+local s = onlyoffice.assert(onlyoffice.login(os.getenv("ONLYOFFICE_URL"), os.getenv("ONLYOFFICE_USER"),
   os.getenv("ONLYOFFICE_PASSWORD"), { code = os.getenv("ONLYOFFICE_CODE") }))
 
 local ok, err = pcall(function()

@@ -8,7 +8,7 @@ if not source or not target then
   os.exit(2)
 end
 
-local s = assert(onlyoffice.login(os.getenv("ONLYOFFICE_URL"), os.getenv("ONLYOFFICE_USER"),
+local s = onlyoffice.assert(onlyoffice.login(os.getenv("ONLYOFFICE_URL"), os.getenv("ONLYOFFICE_USER"),
   os.getenv("ONLYOFFICE_PASSWORD"), { code = os.getenv("ONLYOFFICE_CODE") }))
 
 local function progress(label)
@@ -20,16 +20,16 @@ local function progress(label)
   end
 end
 
-local my = assert(s:get("files/@my", { count = 1 }))
+local my = onlyoffice.assert(s:get("files/@my", { count = 1 }))
 local entry, err = s:upload(my.current.id, source, { progress = progress("upload") })
-if not entry then
+if entry == nil then
   io.stderr:write("upload failed: ", err, "\n")
   os.exit(1)
 end
 print(("uploaded %q as file %d (%d bytes)"):format(entry.title, entry.id, entry.pureContentLength))
 
 local bytes, derr = s:download(entry.id, target, { progress = progress("download") })
-if not bytes then
+if bytes == nil then
   io.stderr:write("download failed: ", derr, "\n")
   os.exit(1)
 end

@@ -5,11 +5,11 @@ local onlyoffice = require "onlyoffice"
 
 local s, err = onlyoffice.login(os.getenv("ONLYOFFICE_URL"), os.getenv("ONLYOFFICE_USER"),
   os.getenv("ONLYOFFICE_PASSWORD"), { code = os.getenv("ONLYOFFICE_CODE") })
-if not s then
+if s == nil then
   io.stderr:write("login failed: ", err, "\n")
   os.exit(1)
 end
 
-local me = assert(s:get("people/@self"))
+local me = onlyoffice.assert(s:get("people/@self"))
 print(("%s <%s>%s"):format(me.displayName, me.email, me.isAdmin and " (admin)" or ""))
 s:close()

@@ -25,7 +25,7 @@ end
 --- GET /me: who the service account is.
 function M.me()
   local me, err, detail = portal:get("people/@self")
-  if not me then
+  if me == nil then
     return failed(err, detail)
   end
   return reply(200, { name = me.displayName, email = me.email })
@@ -35,7 +35,7 @@ end
 function M.documents()
   local page = tonumber(ngx.var.arg_page) or 1
   local content, err, detail = portal:get("files/@my", { count = 25, startIndex = (page - 1) * 25 })
-  if not content then
+  if content == nil then
     return failed(err, detail)
   end
   local titles = {}

@@ -37,13 +37,17 @@ function M.new(config)
     c[k] = v
   end
   for k, v in pairs(config) do
+    if k == "password" then
+      error("onlyoffice.ngx: pass the password through password_env or credentials_file", 2)
+    end
     if CONFIG_KEYS[k] ~= type(v) then
       error(("onlyoffice.ngx: %s %q"):format(CONFIG_KEYS[k] and "wrong type for" or "unknown setting", k), 2)
     end
     c[k] = v
   end
-  if config.password then
-    error("onlyoffice.ngx: pass the password through password_env or credentials_file", 2)
+  if c.options then
+    -- Checked here, in the handler: a typo must not first show up inside a thread.
+    require("onlyoffice.args").options(c.options, 2)
   end
   return setmetatable({ config = c }, Portal)
 end
@@ -121,13 +125,15 @@ end
 -- add() is the lock, so concurrent threads in all workers cause one login.
 local function fresh_token(onlyoffice, dict, c, key, stale)
   local core = require "onlyoffice.core"
-  local deadline = os.time() + LOGIN_WAIT
+  -- Long enough for the holder's own login to time out first.
+  local o = c.options or {}
+  local deadline = os.time() + math.max(LOGIN_WAIT, (o.timeout or 60) + (o.connect_timeout or 10) + 5)
   while true do
     local token = dict:get("token:" .. key)
     if token and token ~= stale then
       return token
     end
-    if dict:add("lock:" .. key, true, LOGIN_WAIT) then
+    if dict:add("lock:" .. key, true, math.max(LOGIN_WAIT, (o.timeout or 60) + (o.connect_timeout or 10) + 5)) then
       token = dict:get("token:" .. key)
       if token and token ~= stale then
         dict:delete("lock:" .. key)
@@ -142,7 +148,11 @@ local function fresh_token(onlyoffice, dict, c, key, stale)
       for k, v in pairs(c.options or {}) do
         opts[k] = v
       end
-      local s, err, detail = onlyoffice.login(url, username, password, opts)
+      local ok, s, err, detail = pcall(onlyoffice.login, url, username, password, opts)
+      if not ok then -- the lock must go whatever the login did
+        dict:delete("lock:" .. key)
+        return nil, "onlyoffice.ngx: " .. tostring(s), { kind = "login" }
+      end
       if s then
         dict:set("token:" .. key, s:token())
         sessions[key] = s
@@ -176,6 +186,23 @@ local function session_with(onlyoffice, c, key, token)
   return s
 end
 
+-- Options change a session's behaviour: sessions with different ones are not shared.
+local function options_key(v)
+  if type(v) ~= "table" then
+    return type(v) .. ":" .. tostring(v)
+  end
+  local keys = {}
+  for k in pairs(v) do
+    keys[#keys + 1] = tostring(k)
+  end
+  table.sort(keys)
+  local parts = {}
+  for _, k in ipairs(keys) do
+    parts[#parts + 1] = k .. "=" .. options_key(v[k] == nil and v[tonumber(k)] or v[k])
+  end
+  return "{" .. table.concat(parts, ",") .. "}"
+end
+
 local function call(c, method, path, opts)
   local onlyoffice = require "onlyoffice"
   local dict = ngx.shared[c.dict]
@@ -183,6 +210,7 @@ local function call(c, method, path, opts)
     return nil, "onlyoffice.ngx: no lua_shared_dict named " .. c.dict, {}
   end
   local key = (c.url or c.url_env) .. "\0" .. (c.username or c.username_env) .. "\0" .. (c.credentials_file or "")
+    .. "\0" .. options_key(c.options)
   local token, err, detail = fresh_token(onlyoffice, dict, c, key, nil)
   if not token then
     return nil, err, detail

@@ -34,45 +34,7 @@ static void set_method(CURL *c, const char *m, const char *body, size_t len, cur
     curl_easy_setopt(c, CURLOPT_CUSTOMREQUEST, (is_head || is(m, "GET") || is(m, "POST")) ? NULL : m);
 }
 
-static const char *field_string(lua_State *L, int t, const char *name, size_t *len)
-{
-    const char *v;
-    lua_getfield(L, t, name);
-    v = lua_type(L, -1) == LUA_TSTRING ? lua_tolstring(L, -1, len) : NULL;
-    lua_pop(L, 1); /* the request table keeps the string alive */
-    return v;
-}
-
-static int field_flag(lua_State *L, int t, const char *name, int def)
-{
-    int v;
-    lua_getfield(L, t, name);
-    v = lua_isnil(L, -1) ? def : lua_toboolean(L, -1);
-    lua_pop(L, 1);
-    return v;
-}
-
-static double field_number(lua_State *L, int t, const char *name, double def)
-{
-    double v;
-    lua_getfield(L, t, name);
-    v = lua_isnumber(L, -1) ? (double)lua_tonumber(L, -1) : def;
-    lua_pop(L, 1);
-    return v;
-}
-
 /* Anchors the function field `name` at the slot's anchor a; 1 if there is one. */
-static int anchor_function(lua_State *L, oo_slot *slot, int t, const char *name, int a)
-{
-    lua_getfield(L, t, name);
-    if (!lua_isfunction(L, -1)) {
-        lua_pop(L, 1);
-        lua_pushnil(L);
-    }
-    lua_replace(L, slot->anchor + a);
-    return !lua_isnil(L, slot->anchor + a);
-}
-
 static int has_content_type(lua_State *L, int lines)
 {
     size_t i, n = lua_rawlen(L, lines);
@@ -110,16 +72,19 @@ static struct curl_slist *own_headers(lua_State *L, oo_slot *slot, const struct 
     return slot->own = l;
 }
 
-static struct curl_slist *headers_for(lua_State *L, oo_slot *slot, int req, int has_body, int login)
+static struct curl_slist *headers_for(lua_State *L, oo_slot *slot, int req, int has_body, int login, int auth,
+                                      int own)
 {
     oo_session *s = slot->s;
     struct curl_slist *base;
     int lines;
     if (login)
         return s->h_login;
-    if (!field_flag(L, req, "auth", 1))
+    if (!auth)
         return s->h_bare;
     base = has_body ? s->h_api_json : s->h_api;
+    if (!own)
+        return base;
     lua_getfield(L, req, "headers");
     lines = lua_gettop(L);
     if (lua_istable(L, lines) && lua_rawlen(L, lines) > 0) {
@@ -156,18 +121,24 @@ static void set_cookie(lua_State *L, oo_slot *slot)
 
 /* Uploads and downloads have no total limit unless the request names one: they
  * fail when less than a byte a second moves for the stall time instead. */
-static void set_limits(lua_State *L, oo_slot *slot, int req)
+static void set_limits(oo_slot *slot, double t)
 {
     oo_session *s = slot->s;
-    double t = field_number(L, req, "timeout", -1);
     long ms = t > 0 ? (t * 1000 < 1 ? 1 : t * 1000 > 2147483647.0 ? 2147483647L : (long)(t * 1000))
                     : (slot->streaming ? 0 : s->timeout_ms);
-    curl_easy_setopt(slot->easy, CURLOPT_TIMEOUT_MS, ms);
-    curl_easy_setopt(slot->easy, CURLOPT_LOW_SPEED_LIMIT, slot->streaming ? 1L : 0L);
-    curl_easy_setopt(slot->easy, CURLOPT_LOW_SPEED_TIME, slot->streaming ? s->stall_s : 0L);
-    /* A download counts the bytes it stores: ask for them unencoded, so the
-     * progress total (Content-Length) is in the same unit. */
-    curl_easy_setopt(slot->easy, CURLOPT_ACCEPT_ENCODING, slot->streaming ? NULL : "");
+    /* Set only what differs from the handle's last request: each setopt costs. */
+    if (!slot->limits_set || ms != slot->limit_ms)
+        curl_easy_setopt(slot->easy, CURLOPT_TIMEOUT_MS, ms);
+    if (!slot->limits_set || slot->streaming != slot->limit_streaming) {
+        curl_easy_setopt(slot->easy, CURLOPT_LOW_SPEED_LIMIT, slot->streaming ? 1L : 0L);
+        curl_easy_setopt(slot->easy, CURLOPT_LOW_SPEED_TIME, slot->streaming ? s->stall_s : 0L);
+        /* A download counts the bytes it stores: ask for them unencoded, so the
+         * progress total (Content-Length) is in the same unit. */
+        curl_easy_setopt(slot->easy, CURLOPT_ACCEPT_ENCODING, slot->streaming ? NULL : "");
+    }
+    slot->limits_set = 1;
+    slot->limit_ms = ms;
+    slot->limit_streaming = slot->streaming;
 }
 
 /* A local failure before any transfer. */
@@ -179,84 +150,160 @@ static int failed(oo_slot *slot, enum oo_abort why, const char *message, int err
     return 1;
 }
 
-static int setup_body(lua_State *L, oo_slot *slot, int req, const char **body, size_t *len)
+/* What a request table holds, read in one pass over it. */
+typedef struct fields {
+    const char *method, *target, *url, *body, *file, *field, *filename, *code;
+    size_t body_len;
+    int login, auth, cookie, durable, headers, part;
+    double timeout, done, total;
+} fields;
+
+static int key_is(const char *k, size_t n, const char *name)
 {
-    const char *problem;
-    lua_getfield(L, req, "part");
-    if (lua_istable(L, -1)) {
-        size_t n;
-        const char *field = field_string(L, req, "field", &n);
-        const char *filename = field_string(L, req, "filename", &n);
-        slot->streaming = 1;
-        if ((problem = oo_part_open(L, slot, lua_gettop(L))) != NULL) {
-            lua_pop(L, 1);
-            return failed(slot, OO_SOURCE, problem, 0);
-        }
-        if (oo_part_mime(slot, field ? field : "file", filename ? filename : "file") != 0)
-            luaL_error(L, "out of memory");
-    }
-    lua_pop(L, 1);
-    *body = field_string(L, req, "body", len);
-    return 0;
+    return n == strlen(name) && memcmp(k, name, n) == 0;
 }
 
-static int setup_target(lua_State *L, oo_slot *slot, int req)
+static const char *string_value(lua_State *L, size_t *len)
 {
-    size_t n;
-    const char *path = field_string(L, req, "file", &n);
-    int err;
-    slot->sink.fn = anchor_function(L, slot, req, "sink", OO_A_SINK);
-    if (path || slot->sink.fn)
-        slot->streaming = 1;
-    if (path && (err = oo_sink_open(slot, path, field_flag(L, req, "durable", 0))) != 0)
-        return failed(slot, OO_IO, NULL, err);
+    return lua_type(L, -1) == LUA_TSTRING ? lua_tolstring(L, -1, len) : NULL;
+}
+
+static double number_value(lua_State *L, double def)
+{
+    return lua_type(L, -1) == LUA_TNUMBER ? (double)lua_tonumber(L, -1) : def;
+}
+
+/* Keeps the function value on top at the slot's anchor a; 1 if it is one. */
+static int keep_function(lua_State *L, oo_slot *slot, int a)
+{
+    if (!lua_isfunction(L, -1))
+        return 0;
+    lua_pushvalue(L, -1);
+    lua_replace(L, slot->anchor + a);
+    return 1;
+}
+
+static void field(lua_State *L, oo_slot *slot, fields *f, const char *k, size_t n)
+{
+    size_t len;
+    if (key_is(k, n, "method"))
+        f->method = string_value(L, &len);
+    else if (key_is(k, n, "target"))
+        f->target = string_value(L, &len);
+    else if (key_is(k, n, "url"))
+        f->url = string_value(L, &len);
+    else if (key_is(k, n, "body"))
+        f->body = string_value(L, &f->body_len);
+    else if (key_is(k, n, "headers"))
+        f->headers = lua_istable(L, -1);
+    else if (key_is(k, n, "auth"))
+        f->auth = lua_toboolean(L, -1);
+    else if (key_is(k, n, "cookie"))
+        f->cookie = lua_toboolean(L, -1);
+    else if (key_is(k, n, "login")) {
+        f->login = lua_toboolean(L, -1);
+        f->code = string_value(L, &len);
+    } else if (key_is(k, n, "timeout"))
+        f->timeout = number_value(L, -1);
+    else if (key_is(k, n, "file"))
+        f->file = string_value(L, &len);
+    else if (key_is(k, n, "durable"))
+        f->durable = lua_toboolean(L, -1);
+    else if (key_is(k, n, "sink"))
+        slot->sink.fn = keep_function(L, slot, OO_A_SINK);
+    else if (key_is(k, n, "progress"))
+        slot->progress = keep_function(L, slot, OO_A_PROGRESS);
+    else if (key_is(k, n, "done"))
+        f->done = number_value(L, 0);
+    else if (key_is(k, n, "total"))
+        f->total = number_value(L, -1);
+    else if (key_is(k, n, "part"))
+        f->part = lua_istable(L, -1);
+    else if (key_is(k, n, "field"))
+        f->field = string_value(L, &len);
+    else if (key_is(k, n, "filename"))
+        f->filename = string_value(L, &len);
+}
+
+/* One pass over the table (the policy's own fields are skipped): reading only
+ * what is there costs less than asking for every name. */
+static void scan(lua_State *L, oo_slot *slot, int req, fields *f)
+{
+    int a;
+    memset(f, 0, sizeof *f);
+    f->auth = 1;
+    f->timeout = f->total = -1;
+    for (a = 0; a < OO_ANCHORS; a++) {
+        lua_pushnil(L);
+        lua_replace(L, slot->anchor + a);
+    }
+    lua_pushnil(L);
+    while (lua_next(L, req) != 0) {
+        if (lua_type(L, -2) == LUA_TSTRING) {
+            size_t n;
+            const char *k = lua_tolstring(L, -2, &n);
+            field(L, slot, f, k, n);
+        }
+        lua_pop(L, 1);
+    }
+}
+
+static int setup_part(lua_State *L, oo_slot *slot, int req, const fields *f)
+{
+    const char *problem;
+    slot->streaming = 1;
+    lua_getfield(L, req, "part");
+    problem = oo_part_open(L, slot, lua_gettop(L));
+    lua_pop(L, 1);
+    if (problem)
+        return failed(slot, OO_SOURCE, problem, 0);
+    if (oo_part_mime(slot, f->field ? f->field : "file", f->filename ? f->filename : "file") != 0)
+        luaL_error(L, "out of memory");
     return 0;
 }
 
 int oo_request_setup(lua_State *L, oo_slot *slot, int req)
 {
-    size_t n, len = 0;
-    const char *method = field_string(L, req, "method", &n);
-    const char *target = field_string(L, req, "target", &n);
-    const char *url = target ? NULL : field_string(L, req, "url", &n);
-    const char *body = NULL;
-    int login;
-    if (method == NULL || (target == NULL && url == NULL))
+    fields f;
+    const char *body;
+    size_t len;
+    int err;
+    scan(L, slot, req, &f);
+    if (f.method == NULL || (f.target == NULL && f.url == NULL))
         return luaL_error(L, "a request needs a method and a target or url");
-    lua_getfield(L, req, "login");
-    login = lua_toboolean(L, -1);
-    if (login && oo_login_body(L, slot->s, lua_tostring(L, -1), &slot->post) != 0) {
-        lua_pop(L, 1);
+    if (f.login && oo_login_body(L, slot->s, f.code, &slot->post) != 0)
         return failed(slot, OO_LOGIN, "no password is kept for this session", 0);
-    }
-    lua_pop(L, 1);
-    slot->wipe_body = login;
-    slot->progress = anchor_function(L, slot, req, "progress", OO_A_PROGRESS);
-    slot->done = (curl_off_t)field_number(L, req, "done", 0);
-    slot->total = (curl_off_t)field_number(L, req, "total", -1);
-    if (setup_body(L, slot, req, &body, &len) || setup_target(L, slot, req))
+    slot->wipe_body = f.login;
+    slot->done = (curl_off_t)f.done;
+    slot->total = (curl_off_t)f.total;
+    if (f.part && setup_part(L, slot, req, &f))
         return 1;
-    if (login) {
-        body = slot->post.data;
-        len = slot->post.len;
-    }
-    set_method(slot->easy, method, body, len, slot->mime);
-    curl_easy_setopt(slot->easy, CURLOPT_HTTPHEADER, headers_for(L, slot, req, body != NULL, login));
-    set_url(L, slot, target, url);
-    if (field_flag(L, req, "cookie", 0))
+    if (f.file || slot->sink.fn)
+        slot->streaming = 1;
+    if (f.file && (err = oo_sink_open(slot, f.file, f.durable)) != 0)
+        return failed(slot, OO_IO, NULL, err);
+    body = f.login ? slot->post.data : f.body;
+    len = f.login ? slot->post.len : f.body_len;
+    set_method(slot->easy, f.method, body, len, slot->mime);
+    curl_easy_setopt(slot->easy, CURLOPT_HTTPHEADER,
+                     headers_for(L, slot, req, body != NULL, f.login, f.auth, f.headers));
+    set_url(L, slot, f.target, f.url);
+    if ((slot->cookie = f.cookie) != 0)
         set_cookie(L, slot);
-    set_limits(L, slot, req);
+    set_limits(slot, f.timeout);
     return 0;
 }
 
 void oo_request_clear(oo_slot *slot)
 {
     CURL *c = slot->easy;
+    /* No pointer into freed lists or collected Lua strings stays in the handle. */
     curl_easy_setopt(c, CURLOPT_HTTPHEADER, NULL);
     curl_easy_setopt(c, CURLOPT_POSTFIELDS, NULL);
-    curl_easy_setopt(c, CURLOPT_MIMEPOST, NULL);
-    curl_easy_setopt(c, CURLOPT_COOKIE, NULL);
-    curl_easy_setopt(c, CURLOPT_HTTPGET, 1L);
+    if (slot->mime)
+        curl_easy_setopt(c, CURLOPT_MIMEPOST, NULL);
+    if (slot->cookie)
+        curl_easy_setopt(c, CURLOPT_COOKIE, NULL);
     oo_headers_free(slot->own);
     slot->own = NULL;
     curl_mime_free(slot->mime);
@@ -270,7 +317,7 @@ void oo_request_clear(oo_slot *slot)
     if (slot->wipe_body)
         oo_buffer_wipe(&slot->body);
     oo_buffer_reset(&slot->body);
-    slot->wipe_body = slot->streaming = slot->progress = slot->checked = slot->ok = 0;
+    slot->wipe_body = slot->streaming = slot->progress = slot->checked = slot->ok = slot->cookie = 0;
     slot->abort = OO_OK;
     slot->why = NULL;
     slot->err = 0;

@@ -181,7 +181,7 @@ static void set_retry_after(lua_State *L, CURL *c, long status)
 /* The last response's headers, names in lower case; repeats joined by ", ". */
 static void set_headers(lua_State *L, CURL *c)
 {
-    lua_newtable(L);
+    lua_createtable(L, 0, 12); /* sized for a usual answer: growing rehashes */
 #if LIBCURL_VERSION_NUM >= 0x075400
     {
         struct curl_header *h, *prev = NULL;

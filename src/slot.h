@@ -55,6 +55,10 @@ typedef struct oo_slot {
     int attached;               /* added to the multi handle */
     int checked, ok;            /* status looked at; it is 2xx */
     int streaming;              /* an upload or a download */
+    int cookie;                 /* the request sent the token as a cookie */
+    int limits_set;             /* the handle's limits, as last set */
+    int limit_streaming;
+    long limit_ms;
     int progress;               /* a progress function is anchored */
     curl_off_t done, total;     /* for progress */
     enum oo_abort abort;

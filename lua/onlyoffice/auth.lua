@@ -41,7 +41,7 @@ function M.new(priv, P)
   local function exchange(s, code)
     local req = { method = "POST", target = TARGET .. (code and ("/" .. code) or ""), login = code or true,
       relogin = false, shown = TARGET .. (code and "/<code>" or "") }
-    local final = P.run(s, { req }, 1)[1]
+    local final = (P.one(s, req))
     local _, message, detail = P.failure(s, req, final)
     if message then
       detail.path = TARGET

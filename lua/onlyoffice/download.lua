@@ -52,7 +52,7 @@ function M.install(methods, P)
     else
       req.sink = target
     end
-    local final = P.run(s, { req }, 1)[1]
+    local final = (P.one(s, req))
     local _, message, fdetail = P.failure(s, req, final)
     if message then
       if fdetail.kind == "io" then

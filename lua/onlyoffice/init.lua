@@ -114,7 +114,7 @@ local LOGOUT = "/api/2.0/authentication/logout"
 
 local function logout_now(s)
   local req = { method = "POST", target = LOGOUT, cookie = true, relogin = false }
-  local _, message, detail = P.failure(s, req, P.run(s, { req }, 1)[1])
+  local _, message, detail = P.failure(s, req, (P.one(s, req)))
   if not message then
     return true
   end

@@ -220,6 +220,42 @@ function M.new(priv)
     return { failed = true, message = message, detail = detail }
   end
 
+  --- Sends one request under the session's policy: its final response (or a
+  --- { failed = true, ... } the policy decided), and the request that got it
+  --- (another one after a redirect). The same rules as P.run, without its lists.
+  function P.one(s, req)
+    local st = state(s)
+    local list = st.one or {}
+    st.one = list -- one call at a time per session: the list can be reused
+    local relogged = false
+    while true do
+      list[1] = req
+      local trace = st.trace
+      if trace then
+        trace_out(s, trace, list)
+      end
+      local resps = send(s, list, 1)
+      if trace then
+        trace_in(trace, resps)
+      end
+      local r = resps[1]
+      local what, value = decide(s, st, req, r, relogged)
+      if what == "final" then
+        return value or r, req
+      elseif what == "retry" then
+        sleep(value)
+      elseif what == "again" then
+        req = value
+      else
+        relogged = true
+        local ok, err, detail = P.authenticate(s, nil)
+        if not ok then
+          return login_failed(err, detail), req
+        end
+      end
+    end
+  end
+
   --- Sends reqs (request tables for core.send) under the session's policy;
   --- returns, in order, each one's final response, or { failed = true,
   --- message =, detail = } for a failure the policy itself decided.
@@ -317,8 +353,8 @@ function M.new(priv)
 
   --- One API request (from s:request and friends): data, info | nil, message, detail.
   function P.api(s, req)
-    local finals = P.run(s, { req }, 1)
-    return P.shape(s, req, finals[1])
+    local final, sent = P.one(s, req)
+    return P.shape(s, sent, final)
   end
 
   --- The request table for an API call; programmer mistakes raise at `level`.

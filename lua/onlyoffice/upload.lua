@@ -78,7 +78,7 @@ function M.install(methods, priv, P)
   -- The entry an upload returns: DocSpace answers a list, Workspace one object.
   local function single_upload(s, folder, src, progress)
     local req = part_request("/api/2.0/files/" .. folder .. "/upload", src, src.name, progress, 0, src.size)
-    local data, err, detail = P.shape(s, req, P.run(s, { req }, 1)[1])
+    local data, err, detail = P.shape(s, req, (P.one(s, req)))
     if data == nil then
       return nil, err, detail
     end
@@ -192,7 +192,7 @@ function M.install(methods, priv, P)
         return source_failure(perr)
       end
       local req = part_request(target, part, src.name, progress, offset, src.size)
-      result, err, detail = chunk_reply(s, req, P.run(s, { req }, 1)[1], index)
+      result, err, detail = chunk_reply(s, req, (P.one(s, req)), index)
       if result == nil then
         return nil, err, detail
       end

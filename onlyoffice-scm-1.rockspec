@@ -46,7 +46,7 @@ build = {
     ["onlyoffice.upload"] = "lua/onlyoffice/upload.lua",
     ["onlyoffice.core"] = {
       sources = {
-        "src/answer.c", "src/buffer.c", "src/callback.c", "src/compat.c", "src/core.c", "src/curl_memory.c",
+        "src/answer.c", "src/buffer.c", "src/callback.c", "src/compat.c", "src/core.c", "src/curl_memory.c", "src/files.c",
         "src/part.c", "src/redact.c", "src/request.c", "src/secret.c", "src/secrets.c", "src/send.c",
         "src/session.c", "src/sink.c",
       },

@@ -92,9 +92,13 @@ describe("onlyoffice.ngx in nginx", function()
     local file = app.prefix .. "/credentials"
     helper.write_file(file, "# portal account\nurl = " .. portal.docspace .. "\nusername = " .. helper.USER
       .. "\npassword = " .. helper.PASSWORD .. "\n")
+    sh("chmod 644 '" .. file .. "'")
     local other = start_app(portal, { CREDENTIALS = file })
+    local _, refused = get(other.url .. "/me_file") -- readable by others: refused
+    sh("chmod 600 '" .. file .. "'")
     local status, body = get(other.url .. "/me_file")
     other:stop()
+    assert.matches("must be a regular file of the reading user with mode 0600 or 0400", refused, 1, true)
     assert.equal(200, status)
     assert.equal(helper.USER .. "\n", body)
   end)

@@ -13,11 +13,11 @@
 #include "answer.h"
 #include "compat.h"
 #include "curl_memory.h"
+#include "files.h"
 #include "redact.h"
 #include "secrets.h"
 #include "send.h"
 #include "session.h"
-#include "slot.h"
 
 /* core.sleep(seconds): between retries; at most a day, whatever is asked. */
 static int core_sleep(lua_State *L)
@@ -56,7 +56,6 @@ static int internals(lua_State *L)
     oo_secrets_private(L);
     oo_redact_private(L);
     oo_send_private(L);
-    oo_part_private(L);
     oo_session_register(L);
     lua_setfield(L, -2, "methods");
     return 1;
@@ -82,6 +81,7 @@ OO_EXPORT int luaopen_onlyoffice_core(lua_State *L)
         return luaL_error(L, "libcurl failed to initialise");
     lua_newtable(L);
     luaL_setfuncs(L, fns, 0);
+    oo_files_register(L);
     push_curl_version(L);
     lua_pushboolean(L, 0);
     lua_pushcclosure(L, internals, 1);

@@ -197,31 +197,3 @@ int oo_part_mime(oo_slot *slot, const char *field, const char *filename)
     return 0;
 }
 
-/* file_size(path) -> bytes | nil, message: only a regular file is a source
- * (a directory reads as endless, a FIFO blocks). */
-static int file_size(lua_State *L)
-{
-    const char *path = luaL_checkstring(L, 1);
-    struct stat st;
-    if (stat(path, &st) != 0) {
-        lua_pushnil(L);
-        char text[256];
-        if (strerror_r(errno, text, sizeof text) != 0)
-            snprintf(text, sizeof text, "error %d", errno);
-        lua_pushfstring(L, "cannot open %s: %s", path, text);
-        return 2;
-    }
-    if (!S_ISREG(st.st_mode)) {
-        lua_pushnil(L);
-        lua_pushfstring(L, "%s is not a regular file", path);
-        return 2;
-    }
-    lua_pushinteger(L, (lua_Integer)st.st_size);
-    return 1;
-}
-
-void oo_part_private(lua_State *L)
-{
-    lua_pushcfunction(L, file_size);
-    lua_setfield(L, -2, "file_size");
-}

@@ -85,8 +85,6 @@ const char *oo_part_open(lua_State *L, oo_slot *slot, int t);
 /* Adds the file part to the slot's mime; -1 when memory runs out. */
 int oo_part_mime(oo_slot *slot, const char *field, const char *filename);
 void oo_part_close(oo_slot *slot);
-/* Adds the private file_size(path) to the table on top of the stack. */
-void oo_part_private(lua_State *L);
 
 /* sink.c: prepares a path target (a temporary file beside it); 0 or an errno. */
 int oo_sink_open(oo_slot *slot, const char *path, int durable);

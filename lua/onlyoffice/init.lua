@@ -145,7 +145,7 @@ function methods.logout(s)
   return a, b, c
 end
 
-require("onlyoffice.upload").install(methods, priv, P)
+require("onlyoffice.upload").install(methods, P)
 require("onlyoffice.download").install(methods, P)
 require("onlyoffice.pages").install(methods)
 require("onlyoffice.batch").install(methods, P)

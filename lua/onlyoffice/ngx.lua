@@ -86,6 +86,10 @@ local sessions = {} -- portal key -> session, kept with its connection
 
 -- "key = value" lines; '#' starts a comment.
 local function read_credentials(path)
+  local private, why = require("onlyoffice.core").private_file(path)
+  if not private then
+    return nil, "credentials_file: " .. why
+  end
   local f, err = io.open(path, "r")
   if not f then
     return nil, "cannot read credentials_file: " .. tostring(err)

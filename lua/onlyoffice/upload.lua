@@ -2,6 +2,7 @@
 -- session in chunks above chunk_size. Each part is a request of the pipeline.
 local args = require "onlyoffice.args"
 local json = require "onlyoffice.json"
+local file_size = require("onlyoffice.core").file_size
 
 local M = {}
 
@@ -23,10 +24,10 @@ local function source_failure(message)
 end
 
 -- Sources become { path=, size=, file_size= } | { data=, size= } | { reader=, size= }, plus a name.
-local function upload_source(priv, src, opts, level)
+local function upload_source(src, opts, level)
   local name, s = opts.name, nil
   if type(src) == "string" then
-    local size, err = priv.file_size(src)
+    local size, err = file_size(src)
     if not size then
       return nil, err
     end
@@ -69,7 +70,7 @@ local function monotonic(progress)
   end
 end
 
-function M.install(methods, priv, P)
+function M.install(methods, P)
   local function part_request(target, part, name, progress, done, total)
     return { method = "POST", target = target, part = part, field = "File", filename = name,
       progress = progress, done = done, total = total }
@@ -229,7 +230,7 @@ function M.install(methods, priv, P)
     if chunk_size < 1 or chunk_size ~= math.floor(chunk_size) or chunk_size >= 2 ^ 53 then
       error("option \"chunk_size\" must be a whole number of bytes, at least 1", 2)
     end
-    local src, err = upload_source(priv, source, opts, 2)
+    local src, err = upload_source(source, opts, 2)
     if not src then
       return source_failure(err)
     end

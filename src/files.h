@@ -1,0 +1,11 @@
+/* Questions about local files that Lua alone cannot answer without blocking
+ * or without a library: is it a regular file, how large, who may read it. */
+#ifndef ONLYOFFICE_FILES_H
+#define ONLYOFFICE_FILES_H
+
+#include <lua.h>
+
+/* Adds file_size(path) and private_file(path) to the table on top of the stack. */
+void oo_files_register(lua_State *L);
+
+#endif

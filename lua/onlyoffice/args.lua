@@ -108,8 +108,14 @@ function M.query(q, level)
     local list = v
     if type(v) ~= "table" then
       list = { v }
-    elseif next(v) ~= nil and #v == 0 then
-      fail(level, "query value for %q must be a string, number, boolean or a list of them", k)
+    else
+      local n = 0
+      for _ in pairs(v) do
+        n = n + 1
+      end
+      if n ~= #v or (n > 0 and v[n] == nil) then -- extra keys or holes would be lost
+        fail(level, "query value for %q must be a string, number, boolean or a list of them", k)
+      end
     end
     for _, item in ipairs(list) do
       parts[#parts + 1] = encode_component(k) .. "=" .. encode_component(query_value(k, item, level + 1))

@@ -21,8 +21,9 @@ function M.install(methods, P)
         error("batch request " .. i .. ": unknown field " .. string.format("%q", tostring(k)), level + 1)
       end
     end
-    return P.request(item[1] or item.method, item[2] or item.path,
+    local req = P.request(item[1] or item.method, item[2] or item.path,
       { query = item.query, body = item.body, headers = item.headers, timeout = item.timeout }, level + 1)
+    return req -- not a tail call: keep the frame count for the error level
   end
 
   local function run(s, reqs, concurrency)

@@ -1,5 +1,6 @@
 -- s:pages(path [, query [, options]]): walks a paged listing item by item.
 local args = require "onlyoffice.args"
+local json = require "onlyoffice.json"
 
 local M = {}
 
@@ -26,8 +27,10 @@ end
 
 -- What identifies an item, to notice a server that ignores startIndex.
 local function identity(item)
-  if type(item) == "table" then
-    return item.id ~= nil and tostring(item.id) or nil
+  if type(item) == "table" and item.id ~= nil then
+    return tostring(item.id)
+  elseif type(item) == "table" then
+    return json.encode(item)
   end
   return tostring(item)
 end

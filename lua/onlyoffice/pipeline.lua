@@ -141,8 +141,9 @@ function M.new(priv)
 
   local function refused(s, r, message)
     local location = r.location and redact(s, r.location)
+    local headers = redact(s, "") and response.clean_all(r.headers, P.cleaner(s)) or nil
     return { failed = true, message = message .. (location and (": " .. location) or ""),
-      detail = { kind = "redirect", status = r.status, location = location, headers = r.headers } }
+      detail = { kind = "redirect", status = r.status, location = location, headers = headers } }
   end
 
   -- The request that follows redirect r, or a failure. 303 (and 301/302 after

@@ -102,13 +102,16 @@ end
 --- A non-2xx answer: "HTTP <status>[: <portal's words>]", detail.
 function M.failure(r, clean)
   local status, body, ctype = r.status, r.body, r.ctype
-  local detail = { kind = "http", status = status, retry_after = r.retry_after, headers = r.headers }
+  -- A session with a short secret gets no server text at all (see redact.c).
+  local withheld = clean("") == nil
+  local detail = { kind = "http", status = status, retry_after = r.retry_after,
+    headers = not withheld and M.clean_all(r.headers, clean) or nil }
   local text
   if body ~= "" and is_json(ctype, body) then
     local doc = M.decode(body)
     local e
     text, e = portal_message(doc)
-    detail.error = e and M.clean_all(e, clean)
+    detail.error = e and not withheld and M.clean_all(e, clean) or nil
   end
   if not text and body ~= "" then
     local snippet = clean(body) -- redacted whole, then cut: no secret straddles the cut

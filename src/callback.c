@@ -15,7 +15,7 @@ static int run(lua_State *L)
         /* ltn12: a sink answers nil, err (or false) to stop; nothing at all is fine. */
         if (lua_toboolean(L, 1) || (lua_isnil(L, 1) && lua_isnil(L, 2)))
             return 0;
-        lua_pushfstring(L, "%s", lua_isstring(L, 2) ? lua_tostring(L, 2) : "the sink stopped the download");
+        lua_pushfstring(L, "%s", lua_isstring(L, 2) ? lua_tostring(L, 2) : "no reason given");
         lua_pushboolean(L, 1);
         return 2;
     case OO_CB_PROGRESS:
@@ -39,7 +39,9 @@ static int run(lua_State *L)
             lua_pushboolean(L, 1);
             return 2;
         }
-        return luaL_error(L, "upload source: the reader must return strings, then nil at the end");
+        lua_pushliteral(L, "the reader must return strings, then nil at the end");
+        lua_pushboolean(L, 1);
+        return 2;
     }
     return 0;
 }

@@ -93,31 +93,36 @@ static size_t stop(oo_slot *slot, enum oo_abort why, const char *message)
     return CURL_READFUNC_ABORT;
 }
 
-/* Asks the reader for its next string; 0 at its end or when it failed. */
-static size_t reader_next(oo_slot *slot)
+/* Asks the reader for its next non-empty string (ltn12 sources may return
+ * empty ones): 1 when one came, 0 at its end or when it failed. */
+static int reader_next(oo_slot *slot)
 {
     lua_State *L = slot->send->L;
     oo_part *p = &slot->part;
     oo_cb cb;
     memset(&cb, 0, sizeof cb);
     cb.op = OO_CB_READER;
-    switch (oo_slot_call(slot, OO_A_READER, &cb)) {
-    case OO_CB_OK:
-        lua_replace(L, slot->anchor + OO_A_CHUNK);
-        p->data = lua_tolstring(L, slot->anchor + OO_A_CHUNK, &p->len);
-        p->data_pos = 0;
-        return p->len;
-    case OO_CB_STOP:
-        lua_replace(L, slot->anchor + OO_A_STOP);
-        stop(slot, OO_SOURCE, NULL);
-        return 0;
-    case OO_CB_RAISED:
-        stop(slot, OO_RAISED, NULL);
-        return 0;
-    case OO_CB_END:
-        break;
+    for (;;) {
+        switch (oo_slot_call(slot, OO_A_READER, &cb)) {
+        case OO_CB_OK:
+            lua_replace(L, slot->anchor + OO_A_CHUNK);
+            p->data = lua_tolstring(L, slot->anchor + OO_A_CHUNK, &p->len);
+            p->data_pos = 0;
+            if (p->len > 0)
+                return 1;
+            break;
+        case OO_CB_STOP:
+            lua_replace(L, slot->anchor + OO_A_STOP);
+            stop(slot, OO_SOURCE, NULL);
+            return 0;
+        case OO_CB_RAISED:
+            stop(slot, OO_RAISED, NULL);
+            return 0;
+        case OO_CB_END:
+            p->reader = 0; /* never asked again */
+            return 0;
+        }
     }
-    return 0;
 }
 
 static size_t fill(oo_slot *slot, char *buf, size_t room)
@@ -137,12 +142,15 @@ static size_t fill(oo_slot *slot, char *buf, size_t room)
 }
 
 /* After the last byte: a reader with bytes to spare or a file whose size
- * changed would otherwise upload a prefix as if it were the whole. */
+ * changed would otherwise upload a prefix as if it were the whole. The reader
+ * is asked once more: it must say it ended. */
 static const char *check_end(oo_slot *slot)
 {
     oo_part *p = &slot->part;
-    if (p->reader && p->data_pos < p->len)
+    if (p->reader && (p->data_pos < p->len || reader_next(slot)))
         return "the reader gave more than size bytes";
+    if (slot->abort != OO_OK)
+        return NULL;
     if (p->file && p->file_size >= 0 && regular_size(p->file) != p->file_size)
         return "the file changed size during the upload";
     return NULL;
@@ -161,12 +169,16 @@ static size_t on_read(char *buf, size_t size, size_t n, void *ud)
     if (room == 0)
         return 0;
     got = fill(slot, buf, room);
+    if (got == 0 && p->file && p->file_size >= 0 && regular_size(p->file) != p->file_size)
+        return stop(slot, OO_SOURCE, "the file changed size during the upload");
     if (got == 0)
         return stop(slot, OO_SOURCE, p->file ? "the file ended before its size was sent"
                                               : "the reader ended before size bytes");
     p->pos += (curl_off_t)got;
     if (p->pos == p->size && (bad = check_end(slot)) != NULL)
         return stop(slot, OO_SOURCE, bad);
+    if (slot->abort != OO_OK)
+        return CURL_READFUNC_ABORT;
     return oo_slot_advance(slot, (curl_off_t)got) == 0 ? got : CURL_READFUNC_ABORT;
 }
 

@@ -35,29 +35,31 @@ static void set_method(CURL *c, const char *m, const char *body, size_t len, cur
 }
 
 /* Anchors the function field `name` at the slot's anchor a; 1 if there is one. */
-static int has_content_type(lua_State *L, int lines)
+/* The session's list plus the request's own lines, for the slot to free. */
+/* 1 when one of the request's own lines has the name of header line `line`. */
+static int overridden(lua_State *L, int lines, size_t n, const char *line)
 {
-    size_t i, n = lua_rawlen(L, lines);
+    size_t i;
     int found = 0;
     for (i = 1; i <= n && !found; i++) {
-        const char *line;
+        const char *own;
         lua_rawgeti(L, lines, (int)i);
-        line = lua_tostring(L, -1);
-        found = line != NULL && strncasecmp(line, "content-type:", 13) == 0;
+        own = lua_tostring(L, -1);
+        found = own != NULL && oo_header_same_name(line, own);
         lua_pop(L, 1);
     }
     return found;
 }
 
-/* The session's list plus the request's own lines, for the slot to free. */
+/* The session's lines, less those the request names itself, then the request's. */
 static struct curl_slist *own_headers(lua_State *L, oo_slot *slot, const struct curl_slist *base, int lines)
 {
     struct curl_slist *l = NULL;
     size_t i, n = lua_rawlen(L, lines);
     for (; base != NULL; base = base->next)
-        if ((l = oo_headers_append(l, base->data)) == NULL)
+        if (!overridden(L, lines, n, base->data) && (l = oo_headers_append(l, base->data)) == NULL)
             return NULL;
-    for (i = 1; i <= n && l; i++) {
+    for (i = 1; i <= n; i++) {
         size_t len;
         const char *line;
         lua_rawgeti(L, lines, (int)i);
@@ -68,6 +70,8 @@ static struct curl_slist *own_headers(lua_State *L, oo_slot *slot, const struct 
         }
         l = oo_headers_append(l, line);
         lua_pop(L, 1);
+        if (l == NULL)
+            return NULL;
     }
     return slot->own = l;
 }
@@ -88,8 +92,8 @@ static struct curl_slist *headers_for(lua_State *L, oo_slot *slot, int req, int 
     lua_getfield(L, req, "headers");
     lines = lua_gettop(L);
     if (lua_istable(L, lines) && lua_rawlen(L, lines) > 0) {
-        /* A request that names its own Content-Type gets no JSON default beside it. */
-        base = own_headers(L, slot, has_content_type(L, lines) ? s->h_api : base, lines);
+        /* A request's own header (Content-Type included) replaces the session's. */
+        base = own_headers(L, slot, base, lines);
         if (base == NULL)
             luaL_error(L, "out of memory");
     }

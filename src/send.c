@@ -283,6 +283,8 @@ static void finish(lua_State *L, oo_slot *slot, CURLcode rc, int results)
 {
     int keep = rc == CURLE_OK && slot->abort == OO_OK;
     lua_createtable(L, 0, 8);
+    if (keep && !slot->checked)
+        look_at_status(slot); /* an empty body never reached on_write */
     if (keep && slot->sink.file && slot->ok) {
         int err = oo_sink_close(slot, 1);
         if (err) {

@@ -5,6 +5,7 @@
 #include <limits.h>
 #include <stdlib.h>
 #include <string.h>
+#include <strings.h>
 
 #include <lauxlib.h>
 
@@ -48,6 +49,21 @@ struct curl_slist *oo_headers_append(struct curl_slist *to, const char *line)
     return l;
 }
 
+int oo_header_same_name(const char *a, const char *b)
+{
+    const char *colon = strchr(a, ':');
+    size_t n = colon ? (size_t)(colon - a) : strlen(a);
+    return strncasecmp(a, b, n) == 0 && b[n] == ':';
+}
+
+static int named_in(const struct curl_slist *l, const char *line)
+{
+    for (; l != NULL; l = l->next)
+        if (oo_header_same_name(l->data, line))
+            return 1;
+    return 0;
+}
+
 static struct curl_slist *append_authorization(struct curl_slist *l, const char *token)
 {
     oo_buffer line = { NULL, 0, 0 };
@@ -66,16 +82,17 @@ static struct curl_slist *append_authorization(struct curl_slist *l, const char 
  * waiting for 100-continue on large bodies. */
 static struct curl_slist *header_list(const oo_session *s, int auth, int json, int extra)
 {
-    const struct curl_slist *e;
-    struct curl_slist *l = oo_headers_append(NULL, "Accept: application/json");
+    const struct curl_slist *e, *own = extra ? s->extra : NULL;
+    struct curl_slist *l = oo_headers_append(NULL, "Expect:");
+    /* The session's own Accept or Content-Type replaces the default one. */
+    if (l && !named_in(own, "Accept:"))
+        l = oo_headers_append(l, "Accept: application/json");
     if (l && auth && s->token)
         l = append_authorization(l, s->token);
-    if (l && json)
+    if (l && json && !named_in(own, "Content-Type:"))
         l = oo_headers_append(l, "Content-Type: application/json");
-    for (e = extra ? s->extra : NULL; l && e; e = e->next)
+    for (e = own; l && e; e = e->next)
         l = oo_headers_append(l, e->data);
-    if (l)
-        l = oo_headers_append(l, "Expect:");
     return l;
 }
 

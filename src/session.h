@@ -44,6 +44,8 @@ void oo_session_register(lua_State *L);
 int oo_session_build_headers(oo_session *s);
 /* Frees a header list, wiping an Authorization line first. */
 void oo_headers_free(struct curl_slist *l);
+/* 1 when header line b has the name of header line a (case-insensitive). */
+int oo_header_same_name(const char *a, const char *b);
 /* 1 when s holds no CR, LF or NUL, so it is safe in a header line. */
 int oo_header_safe(const char *s, size_t n);
 /* A copy of from appended to to; NULL (to freed) when memory runs out. */

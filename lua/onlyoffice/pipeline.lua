@@ -365,6 +365,9 @@ function M.new(priv)
     local req = { method = method, target = args.target(path, opts.query, level + 1), timeout = opts.timeout }
     local body = opts.body
     if body ~= nil then
+      if method == "GET" or method == "HEAD" then
+        error(method .. " requests have no body", level + 1)
+      end
       req.body = args.body(body, level + 1)
     end
     if opts.headers then

@@ -114,7 +114,14 @@ function M.install(methods, P)
       end
       return all:sub(1, n)
     end, function()
-      return pending == "" and reader() == nil
+      if pending ~= "" then
+        return false
+      end
+      local piece
+      repeat -- ltn12 sources may return empty strings before their end
+        piece = reader()
+      until piece ~= ""
+      return piece == nil
     end
   end
 

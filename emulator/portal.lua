@@ -558,7 +558,8 @@ local function echo()
   ngx.req.read_body()
   return ok({ method = ngx.req.get_method(), uri = ngx.var.request_uri, args = ngx.req.get_uri_args(),
     headers = ngx.req.get_headers(), body = ngx.req.get_body_data() or "",
-    connection = tonumber(ngx.var.connection), requests = tonumber(ngx.var.connection_requests) })
+    connection = tonumber(ngx.var.connection), requests = tonumber(ngx.var.connection_requests),
+    protocol = ngx.var.server_protocol })
 end
 
 local FAULTS = {}

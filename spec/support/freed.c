@@ -1,7 +1,7 @@
 /* Preloaded into a Lua process by spec/freed_spec.lua: counts the heap blocks
  * that still hold the text in FREED_NEEDLE when they are freed (or moved by
- * realloc), both in all and for the calls that come from libcurl or the module.
- * Prints "all=N module=M" at exit. */
+ * realloc): in all, for the calls from libcurl, nghttp2 or the module, and for
+ * those from OpenSSL. Prints "all=N module=M tls=T" at exit. */
 #define _GNU_SOURCE
 #include <dlfcn.h>
 #include <malloc.h>
@@ -13,7 +13,7 @@ static void (*real_free)(void *);
 static void *(*real_realloc)(void *, size_t);
 static const char *needle;
 static size_t needle_len;
-static unsigned long all, module;
+static unsigned long all, module, tls;
 static __thread int inside; /* dladdr may allocate */
 
 static void check(void *p, void *caller)
@@ -24,9 +24,13 @@ static void check(void *p, void *caller)
     inside = 1;
     if (memmem(p, malloc_usable_size(p), needle, needle_len) != NULL) {
         all++;
-        if (dladdr(caller, &info) && info.dli_fname != NULL &&
-            (strstr(info.dli_fname, "libcurl") || strstr(info.dli_fname, "onlyoffice/core")))
-            module++;
+        if (dladdr(caller, &info) && info.dli_fname != NULL) {
+            if (strstr(info.dli_fname, "libcurl") || strstr(info.dli_fname, "libnghttp2") ||
+                strstr(info.dli_fname, "onlyoffice/core"))
+                module++;
+            else if (strstr(info.dli_fname, "libssl") || strstr(info.dli_fname, "libcrypto"))
+                tls++;
+        }
     }
     inside = 0;
 }
@@ -56,5 +60,5 @@ __attribute__((constructor)) static void start(void)
 __attribute__((destructor)) static void report(void)
 {
     if (needle != NULL)
-        fprintf(stderr, "all=%lu module=%lu\n", all, module);
+        fprintf(stderr, "all=%lu module=%lu tls=%lu\n", all, module, tls);
 }

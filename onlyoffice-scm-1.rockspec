@@ -34,6 +34,7 @@ build = {
   type = "builtin",
   modules = {
     ["onlyoffice"] = "lua/onlyoffice/init.lua",
+    ["onlyoffice.api"] = "lua/onlyoffice/api.lua",
     ["onlyoffice.args"] = "lua/onlyoffice/args.lua",
     ["onlyoffice.auth"] = "lua/onlyoffice/auth.lua",
     ["onlyoffice.batch"] = "lua/onlyoffice/batch.lua",

@@ -51,17 +51,18 @@ void oo_cb_push_runner(lua_State *L)
     lua_pushcfunction(L, run);
 }
 
-enum oo_cb_result oo_cb_call(lua_State *L, int runner, int fn, int error, oo_cb *cb)
+enum oo_cb_result oo_cb_call(lua_State *L, int runner, int fn, int error, int *raised, oo_cb *cb)
 {
     int top = lua_gettop(L);
     lua_pushvalue(L, runner);
     lua_pushvalue(L, fn);
     lua_pushlightuserdata(L, cb);
     if (lua_pcall(L, 2, 2, 0) != 0) {
-        if (lua_isnil(L, error))
+        if (!*raised)
             lua_replace(L, error);
         else
             lua_pop(L, 1);
+        *raised = 1;
         return OO_CB_RAISED;
     }
     if (lua_toboolean(L, -1)) { /* a stop: message below the flag */

@@ -29,9 +29,9 @@ typedef struct oo_cb {
  * before the transfer). */
 void oo_cb_push_runner(lua_State *L);
 /* Calls the function at index fn as cb says, through the runner at index
- * runner; a raised error goes to index error if that slot is still nil. Pushes
- * one value for OO_CB_OK from a reader and for OO_CB_STOP; nothing otherwise.
- * Never raises, given 4 free stack slots. */
-enum oo_cb_result oo_cb_call(lua_State *L, int runner, int fn, int error, oo_cb *cb);
+ * runner; the first error raised goes to index error (*raised tells: an error
+ * may be nil). Pushes one value for OO_CB_OK from a reader and for
+ * OO_CB_STOP; nothing otherwise. Never raises, given 4 free stack slots. */
+enum oo_cb_result oo_cb_call(lua_State *L, int runner, int fn, int error, int *raised, oo_cb *cb);
 
 #endif

@@ -49,8 +49,6 @@ static int internals(lua_State *L)
 {
     if (lua_toboolean(L, lua_upvalueindex(1)))
         return luaL_error(L, "onlyoffice.core: the internals were already taken");
-    lua_pushboolean(L, 1);
-    lua_replace(L, lua_upvalueindex(1));
     lua_newtable(L);
     oo_session_private(L);
     oo_secrets_private(L);
@@ -58,6 +56,9 @@ static int internals(lua_State *L)
     oo_send_private(L);
     oo_session_register(L);
     lua_setfield(L, -2, "methods");
+    /* Taken only once the table is whole: building it may run out of memory. */
+    lua_pushboolean(L, 1);
+    lua_replace(L, lua_upvalueindex(1));
     return 1;
 }
 

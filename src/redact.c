@@ -1,4 +1,5 @@
-/* redact(s, text) -> text with every form of the token and the password in it
+/* redact(s, text) -> text with every form of the token (the current one, and the
+ * one before a re-login) and the password in it
  * replaced by ***, or nil when the session keeps a secret shorter than
  * OO_REDACT_MIN: such a secret is likely an ordinary word, and replacing it
  * wherever it occurs would reveal it, so the caller drops the text instead.
@@ -130,13 +131,14 @@ static int redact_secret(lua_State *L, const char *secret)
 static int redact(lua_State *L)
 {
     oo_session *s = oo_session_check(L, 1);
-    const char *secrets[2];
+    const char *secrets[3];
     int i;
     luaL_checkstring(L, 2);
     lua_settop(L, 2);
     secrets[0] = s->token;
     secrets[1] = s->password;
-    for (i = 0; i < 2; i++) {
+    secrets[2] = s->previous;
+    for (i = 0; i < 3; i++) {
         if (secrets[i] == NULL || secrets[i][0] == '\0')
             continue;
         if (strlen(secrets[i]) < OO_REDACT_MIN) {

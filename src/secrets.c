@@ -37,8 +37,12 @@ static int set_token(lua_State *L)
         lua_pushliteral(L, "session is closed");
         return 2;
     }
-    if (oo_secret_set(&s->token, token, tlen) || oo_secret_set(&s->expires, expires, elen) ||
-        oo_session_build_headers(s))
+    if (oo_secret_set(&s->expires, expires, elen))
+        return luaL_error(L, "out of memory");
+    oo_secret_free(&s->previous);
+    s->previous = s->token;
+    s->token = NULL;
+    if (oo_secret_set(&s->token, token, tlen) || oo_session_build_headers(s))
         return luaL_error(L, "out of memory");
     lua_pushboolean(L, 1);
     return 1;

@@ -20,7 +20,8 @@
 
 int oo_slot_call(oo_slot *slot, int a, void *cb)
 {
-    return (int)oo_cb_call(slot->send->L, slot->send->runner, slot->anchor + a, slot->send->error, cb);
+    oo_send *sd = slot->send;
+    return (int)oo_cb_call(sd->L, sd->runner, slot->anchor + a, sd->error, &sd->raised, cb);
 }
 
 int oo_slot_advance(oo_slot *slot, curl_off_t n)
@@ -410,7 +411,7 @@ static int run_loop(lua_State *L)
         if (collect(L, lp) == 0 && lp->active > 0)
             wait_for_activity(s->multi);
     }
-    if (!lua_isnil(L, lp->send.error)) {
+    if (lp->send.raised) {
         lua_pushvalue(L, lp->send.error);
         return lua_error(L);
     }
@@ -445,8 +446,9 @@ static int core_send(lua_State *L)
     }
     if (ensure_slots(s, lp.concurrency) != 0)
         return luaL_error(L, "cannot create libcurl handles");
-    curl_multi_setopt(s->multi, CURLMOPT_MAX_TOTAL_CONNECTIONS, (long)lp.concurrency);
-    curl_multi_setopt(s->multi, CURLMOPT_MAX_HOST_CONNECTIONS, (long)lp.concurrency);
+    /* At most `concurrency` transfers run at once, one per slot, so at most as
+     * many connections are in use; no connection limit on the multi handle, whose
+     * accounting counts idle cached connections and would serialise transfers. */
     lua_pushcfunction(L, run_loop);
     lua_insert(L, 1);
     lua_pushlightuserdata(L, &lp);

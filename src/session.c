@@ -250,6 +250,7 @@ static void session_release(oo_session *s)
     s->extra = NULL;
     oo_secret_free(&s->password);
     oo_secret_free(&s->token);
+    oo_secret_free(&s->previous);
     oo_secret_free(&s->username);
     oo_secret_free(&s->expires);
 }
@@ -342,9 +343,22 @@ static int session_is_open(lua_State *L)
     return 1;
 }
 
+/* protect(fn, ...) -> true, results | false, error: pcall, but from C, so
+ * that nothing inside can yield while the session is busy. */
+static int session_protect(lua_State *L)
+{
+    int ok;
+    luaL_checktype(L, 1, LUA_TFUNCTION);
+    ok = lua_pcall(L, lua_gettop(L) - 1, LUA_MULTRET, 0) == 0;
+    lua_pushboolean(L, ok);
+    lua_insert(L, 1);
+    return lua_gettop(L);
+}
+
 void oo_session_private(lua_State *L)
 {
     static const luaL_Reg fns[] = {
+        { "protect", session_protect },
         { "new", session_new },
         { "enter", session_enter },
         { "leave", session_leave },

@@ -24,6 +24,7 @@ typedef struct oo_session {
     char *username;
     char *password;                /* NULL when re-login is off; wiped before free */
     char *token;
+    char *previous;                /* the token before a re-login: answers may still echo it */
     char *expires;
     struct curl_slist *extra;      /* headers from options.headers */
     struct curl_slist *h_api;      /* Accept, Authorization, extra headers */

@@ -23,6 +23,7 @@ typedef struct oo_send {
     lua_State *L;
     int runner;                 /* stack index of the protected-call runner */
     int error;                  /* stack index of the first error a callback raised */
+    int raised;                 /* a callback raised (its error may be nil) */
 } oo_send;
 
 typedef struct oo_part {        /* an upload's file part */

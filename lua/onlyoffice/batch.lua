@@ -55,7 +55,8 @@ function M.install(methods, P)
     for i, item in ipairs(requests) do
       reqs[i] = prepared(item, i, 2)
     end
-    return P.call(s, run, reqs, concurrency)
+    local results = P.call(s, run, reqs, concurrency)
+    return results -- not a tail call: P.call counts this frame
   end
 end
 

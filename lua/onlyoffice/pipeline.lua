@@ -19,7 +19,7 @@ local unpack = table.unpack or unpack
 function M.new(priv)
   local P = {}
   local send, redact, state, enter, leave = priv.send, priv.redact, priv.state, priv.enter, priv.leave
-  local can_relogin = priv.can_relogin
+  local can_relogin, protect = priv.can_relogin, priv.protect
 
   --- The redaction of portal text for session s (nil drops the text).
   function P.cleaner(s)
@@ -47,12 +47,13 @@ function M.new(priv)
     return ...
   end
 
-  --- Runs fn(s, ...) as one public call on s.
+  --- Runs fn(s, ...) as one public call on s. protect is pcall from C, so a
+  --- callback that yields fails there instead of leaving the session busy.
   function P.call(s, fn, ...)
     if not enter(s) then
       error("session is in use (called from its own callback)", 3)
     end
-    return finish_call(s, pcall(fn, s, ...))
+    return finish_call(s, protect(fn, s, ...))
   end
 
   --- Whether s is inside a public call.

@@ -241,7 +241,8 @@ function M.install(methods, P)
     if not src then
       return source_failure(err)
     end
-    return P.call(s, run, folder, src, opts, chunk_size)
+    local entry, ferr, detail = P.call(s, run, folder, src, opts, chunk_size)
+    return entry, ferr, detail -- not a tail call: P.call counts this frame
   end
 end
 

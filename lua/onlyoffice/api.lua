@@ -1,0 +1,156 @@
+-- The public API: constructors, request methods and logout, built on the
+-- pipeline and the C core's private functions that init.lua hands over.
+local args = require "onlyoffice.args"
+local json = require "onlyoffice.json"
+local upload = require "onlyoffice.upload"
+local download = require "onlyoffice.download"
+local pages = require "onlyoffice.pages"
+local batch = require "onlyoffice.batch"
+
+local A = {}
+
+--- new(priv, P, core) -> the module table
+function A.new(priv, P, core)
+  local M = {
+    _VERSION = "0.2.0",
+    null = json.null,
+    array = json.array,
+    curl_version = core.curl_version,
+    ssl_version = core.ssl_version,
+  }
+
+  local methods = priv.methods
+  local unpack = table.unpack or unpack
+
+  local DEFAULT_RETRIES = 2
+  local DEFAULT_MAX_RETRY_WAIT = 10 -- seconds
+
+  local function new_session(url, opts, level)
+    local base = args.base_url(url, level + 1)
+    opts = args.options(opts, level + 1)
+    local s = priv.new(base, opts)
+    local st = priv.state(s)
+    st.retries = opts.retries or DEFAULT_RETRIES
+    st.max_retry_wait = opts.max_retry_wait or DEFAULT_MAX_RETRY_WAIT
+    st.trace = opts.trace
+    return s, opts
+  end
+
+  --- login(url, username, password [, options]) or login{url=, username=, password=, ...}
+  function M.login(url, username, password, options)
+    if type(url) == "table" then
+      url, username, password, options = unpack(args.named(url, { "url", "username", "password" }))
+    end
+    if type(username) ~= "string" or username == "" then
+      error("username must be a non-empty string", 2)
+    end
+    if type(password) ~= "string" or password:find("%z") or username:find("%z") then
+      error("password must be a string and neither it nor username may hold NUL", 2)
+    end
+    local s, opts = new_session(url, options, 2)
+    priv.credentials(s, username, password)
+    local ok, err, detail = P.call(s, P.authenticate, opts.code)
+    if not ok then
+      s:close()
+      return nil, err, detail
+    end
+    if opts.relogin == false then
+      priv.forget_password(s)
+    end
+    return s
+  end
+
+  --- session(url, token [, options]) or session{url=, token=, ...}: no login, no re-login.
+  function M.session(url, token, options)
+    if type(url) == "table" then
+      url, token, options = unpack(args.named(url, { "url", "token" }))
+    end
+    if type(token) ~= "string" or token == "" or token:find("[%z\r\n;]") then
+      error("token must be a non-empty string without CR, LF, NUL or ';'", 2)
+    end
+    if type(options) == "table" and (options.code ~= nil or options.relogin ~= nil) then
+      error("options code and relogin belong to login, not session", 2)
+    end
+    local s = new_session(url, options, 2)
+    assert(priv.set_token(s, token))
+    return s
+  end
+
+  --- assert(data, message, ...): like assert, but only nil counts as a failure,
+  --- so an answer of false passes. Returns all its arguments.
+  function M.assert(data, message, ...)
+    if data == nil then
+      error(message == nil and "assertion failed!" or message, 2)
+    end
+    return data, message, ...
+  end
+
+  --- s:request(method, path [, {query=, body=, headers=, timeout=}])
+  function methods.request(s, method, path, opts)
+    local data, info, detail = P.call(s, P.api, P.request(method, path, opts, 2))
+    return data, info, detail -- not a tail call: P.call counts this frame
+  end
+
+  function methods.get(s, path, query)
+    local data, info, detail = P.call(s, P.api, { method = "GET", target = args.target(path, query, 2) })
+    return data, info, detail -- not a tail call: P.call counts this frame
+  end
+
+  function methods.delete(s, path, query)
+    local data, info, detail = P.call(s, P.api, { method = "DELETE", target = args.target(path, query, 2) })
+    return data, info, detail -- not a tail call: P.call counts this frame
+  end
+
+  function methods.post(s, path, body, query)
+    local data, info, detail = P.call(s, P.api, P.request("POST", path, { body = body, query = query }, 2))
+    return data, info, detail -- not a tail call: P.call counts this frame
+  end
+
+  function methods.put(s, path, body, query)
+    local data, info, detail = P.call(s, P.api, P.request("PUT", path, { body = body, query = query }, 2))
+    return data, info, detail -- not a tail call: P.call counts this frame
+  end
+
+  local LOGOUT = "/api/2.0/authentication/logout"
+
+  local function logout_now(s)
+    local req = { method = "POST", target = LOGOUT, cookie = true, relogin = false }
+    local _, message, detail = P.failure(s, req, (P.one(s, req)))
+    if not message then
+      return true
+    end
+    if detail.kind == "closed" then
+      return nil, message, detail
+    elseif detail.status == 404 then
+      return nil, "the portal has no logout endpoint (Workspace): the token stays valid until it expires", detail
+    end
+    return nil, "logout failed: " .. message:gsub("^POST [^:]*: ", ""), detail
+  end
+
+  --- Revokes the token on the portal, then closes the session. From one of the
+  --- session's own callbacks, both happen once the running call has returned.
+  function methods.logout(s)
+    if P.busy(s) then
+      priv.state(s).after = function(x)
+        pcall(P.call, x, logout_now)
+        x:close()
+      end
+      s:close()
+      return true
+    end
+    local ok, a, b, c = pcall(P.call, s, logout_now)
+    s:close()
+    if not ok then
+      error(a, 0)
+    end
+    return a, b, c
+  end
+
+  upload.install(methods, P)
+  download.install(methods, P)
+  pages.install(methods)
+  batch.install(methods, P)
+  return M
+end
+
+return A

@@ -4,6 +4,8 @@
 --   portal:stop()
 -- As a script: lua5.4 emulator/control.lua start|stop [PREFIX]
 -- (PORTAL_WORKERS and PORTAL_BIG_MB in the environment set those options).
+-- With ONLYOFFICE_RUN_TAG=TAG, new prefixes are /tmp/onlyoffice-portal.TAG.XXXXXX,
+-- so that whoever set the tag (./run) can find and stop what a crashed run left.
 local M = {}
 
 local NGINX = os.getenv("ONLYOFFICE_NGINX") or "/usr/sbin/nginx"
@@ -85,50 +87,141 @@ end
 local Portal = {}
 Portal.__index = Portal
 
+-- Portals started here and not stopped yet: M.stop_all() stops them.
+local live = {}
+
+-- Every process of a prefix holds a file in it open (at least the error log):
+-- masters and workers alike, also a master that has not written its pid file yet
+-- and the orphaned workers of a KILLed master. TERM first (the emulator keeps
+-- nothing worth a graceful quit), KILL what is left after 5 s. Zombies hold no
+-- files: a daemon's zombie waits for init, which may never reap it.
+local function stop_processes(prefix)
+  local pattern = shell_quote(prefix:gsub("[%*%?%[%]\\]", "\\%0") .. "/*")
+  assert(run("holders() { find /proc/[0-9]*/fd -maxdepth 1 -lname " .. pattern
+    .. " 2>/dev/null | cut -d/ -f3 | sort -u; }; "
+    .. "p=$(holders); [ -n \"$p\" ] || exit 0; kill -TERM $p 2>/dev/null; "
+    .. "for i in $(seq 500); do p=$(holders); [ -n \"$p\" ] || exit 0; sleep 0.01; done; "
+    .. "kill -KILL $p 2>/dev/null; exit 0"))
+end
+
 function Portal:stop()
+  live[self] = nil
   if self.stopped then
     return
   end
   self.stopped = true
-  local pid = M.read_file(self.prefix .. "/nginx.pid")
-  pid = pid and pid:match("%d+")
-  if pid then
-    -- The master is a daemon whose zombie waits for init to reap it: gone or
-    -- zombie both mean stopped. TERM: the emulator keeps nothing worth a graceful quit.
-    run("kill -TERM " .. pid .. " 2>/dev/null; for i in $(seq 500); do "
-      .. "s=$(cut -d' ' -f3 /proc/" .. pid .. "/stat 2>/dev/null) || exit 0; "
-      .. "[ \"$s\" = Z ] && exit 0; sleep 0.01; done; kill -KILL " .. pid .. " 2>/dev/null")
-  end
+  stop_processes(self.prefix)
   if not self.keep then
     run("rm -rf " .. shell_quote(self.prefix))
   end
 end
 
---- Starts nginx; options: workers (default 1), prefix (default a new temporary folder),
---- big_mb (size of the generated file 999000), template (another nginx.conf with
---- ${PORT}, ${PORT2}, ${PREFIX}, ${ROOT}, ${WORKERS}) and vars (more ${...} values).
---- The result has url and url2 (the two ports), and docspace/workspace as aliases.
-function M.start(opts)
-  opts = opts or {}
-  local root = here()
-  local prefix = opts.prefix or M.sh("mktemp -d /tmp/onlyoffice-portal.XXXXXX"):match("%S+")
-  local files, uploads = shell_quote(prefix .. "/files"), shell_quote(prefix .. "/uploads")
-  -- nginx workers drop root for nobody: they must reach the prefix and write files.
-  assert(run("mkdir -p " .. shell_quote(prefix .. "/tmp") .. " " .. files .. " " .. uploads
-    .. " && chmod 755 " .. shell_quote(prefix) .. " && chmod 777 " .. files .. " " .. uploads),
-    "cannot create " .. prefix)
+--- Stops every portal this process started and has not stopped, such as those of
+--- a spec that failed between start and stop (spec/support/cleanup.lua).
+function M.stop_all()
+  for portal in pairs(live) do
+    portal:stop()
+  end
+end
+
+-- And when Lua closes this state (busted ends with os.exit(code, true)), or drops
+-- this copy of the module (busted's insulation unloads it after each spec file
+-- that loaded it), the same: a plain `busted` run leaves no nginx either. Only
+-- userdata have finalizers in Lua 5.1 and LuaJIT.
+local function finalizer()
+  if newproxy then
+    local proxy = newproxy(true)
+    getmetatable(proxy).__gc = M.stop_all
+    return proxy
+  end
+  return setmetatable({}, { __gc = M.stop_all })
+end
+M._stop_all_at_close = finalizer()
+
+-- Where start checks that nginx serves: in the emulator's control namespace,
+-- which portal.lua keeps out of its request counts (an unknown name there is a
+-- 404 from portal.lua, so the answer proves the workers loaded it).
+local READY = "/__emu/ready"
+
+-- The HTTP status of GET url (0: no answer within 10 s).
+local function status_of(url)
+  return tonumber(M.sh("curl -s -o /dev/null -m 10 -w '%{http_code}' " .. shell_quote(url)):match("%d+")) or 0
+end
+
+local function absolute(path)
+  if path:sub(1, 1) == "/" then
+    return path
+  end
+  return M.sh("pwd"):match("[^\n]+") .. "/" .. path
+end
+
+-- Whom nginx's workers run as. The nginx master drops root for nobody unless told
+-- otherwise, and nobody cannot enter a checkout in a private home (a clone in
+-- /root, mode 700): it would fail every request with HTTP 500 (portal.lua, or in
+-- spec/support/app.conf the module's lua/ files and build/*.so, unreadable). So
+-- a root caller keeps its workers as root: the emulator listens on loopback only
+-- and is a test fixture. Copying the files into the world-readable prefix instead
+-- would have to track everything each template reads, and a stale copy could
+-- pass for the checkout. Other callers need nothing: nginx cannot switch users
+-- for them, so the workers are the caller, who can read the checkout.
+local user_directive
+local function worker_user()
+  if not user_directive then
+    user_directive = M.sh("id -u"):match("%d+") ~= "0" and ""
+      or ("user " .. M.sh("id -un"):match("%S+") .. " " .. M.sh("id -gn"):match("%S+") .. ";")
+  end
+  return user_directive
+end
+
+-- A first port for the three the emulator listens on. Below the kernel's range
+-- for outgoing connections: a client socket in TIME_WAIT (the specs leave
+-- thousands) holds its port against bind() for a minute, and nginx tries a
+-- taken port for 2.5 s before giving up; a spec file has failed at setup with
+-- 8 ports in a row taken. Drawn from /dev/urandom, not math.random: seeding
+-- that here would reset the specs' own sequence.
+local function random_port()
+  local first, last = 20000, 59990
+  local low = tonumber((M.read_file("/proc/sys/net/ipv4/ip_local_port_range") or ""):match("%d+"))
+  if low and low > first + 1000 then
+    last = math.min(last, low - 3)
+  end
+  local f = assert(io.open("/dev/urandom", "rb"))
+  local bytes = f:read(4)
+  f:close()
+  local n = 0
+  for i = 1, #bytes do
+    n = n * 256 + bytes:byte(i)
+  end
+  return first + n % (last - first + 1)
+end
+
+local function new_prefix()
+  local tag = (os.getenv("ONLYOFFICE_RUN_TAG") or ""):gsub("[^%w_-]", "")
+  return assert(M.sh("mktemp -d /tmp/onlyoffice-portal." .. (tag ~= "" and tag .. "." or "") .. "XXXXXX")
+    :match("%S+"), "mktemp failed")
+end
+
+local function logs(prefix)
+  return (M.read_file(prefix .. "/start.log") or "") .. (M.read_file(prefix .. "/error.log") or "")
+end
+
+-- Fills in portal (its prefix is set) with a running nginx, or raises.
+local function launch(portal, opts, root)
+  local prefix = portal.prefix
+  assert(run("mkdir -p " .. shell_quote(prefix .. "/tmp") .. " " .. shell_quote(prefix .. "/files") .. " "
+    .. shell_quote(prefix .. "/uploads")), "cannot create " .. prefix)
   make_certificates(prefix .. "/tls")
   if opts.big_mb then -- file 999000: random bytes, for download benchmarks
     assert(run("head -c " .. math.floor(opts.big_mb) .. "M /dev/urandom > " .. shell_quote(prefix .. "/files/999000")))
   end
   local conf = opts.template or (root .. "/emulator/nginx.conf")
   local template = assert(M.read_file(conf), conf .. " is missing")
-  math.randomseed(os.time() + tonumber(tostring({}):match("0x(%x+)") or "0", 16) % 100000)
+  local user = worker_user()
   for _ = 1, 8 do
-    local ds = math.random(20000, 59990)
+    local ds = random_port()
     local ws, tls = ds + 1, ds + 2
     local vars = { PREFIX = prefix, ROOT = root, WORKERS = tostring(opts.workers or 1), PORT = tostring(ds),
-      PORT2 = tostring(ws), PORT3 = tostring(tls) }
+      PORT2 = tostring(ws), PORT3 = tostring(tls), WORKER_USER = user }
     for k, v in pairs(opts.vars or {}) do
       vars[k] = tostring(v)
     end
@@ -137,20 +230,44 @@ function M.start(opts)
       "-c", shell_quote(prefix .. "/nginx.conf"),
       "-e", shell_quote(prefix .. "/error.log"), ">>", shell_quote(prefix .. "/start.log"), "2>&1" }, " ")
     if run(cmd) then
-      return setmetatable({
-        prefix = prefix, keep = opts.prefix ~= nil,
-        url = "http://127.0.0.1:" .. ds, url2 = "http://127.0.0.1:" .. ws,
-        https = "https://127.0.0.1:" .. tls, https_wrong_host = "https://127.0.0.2:" .. tls,
-        cafile = prefix .. "/tls/ca.crt",
-        docspace = "http://127.0.0.1:" .. ds, workspace = "http://127.0.0.1:" .. ws,
-      }, Portal)
+      portal.url, portal.url2 = "http://127.0.0.1:" .. ds, "http://127.0.0.1:" .. ws
+      portal.https, portal.https_wrong_host = "https://127.0.0.1:" .. tls, "https://127.0.0.2:" .. tls
+      portal.cafile = prefix .. "/tls/ca.crt"
+      portal.docspace, portal.workspace = portal.url, portal.url2
+      -- Listening proves little: the workers may still be unable to load the Lua
+      -- they serve with, which would show up only as HTTP 500s in every spec.
+      local status = status_of(portal.url .. READY)
+      if status < 200 or status >= 500 then
+        error(("nginx started but answers GET %s with %s (%s):\n%s"):format(READY,
+          status == 0 and "nothing" or ("HTTP " .. status), conf, logs(prefix)), 0)
+      end
+      return
     end
-    if not (M.read_file(prefix .. "/start.log") or ""):find("in use", 1, true) then
+    if not logs(prefix):find("in use", 1, true) then
       break -- only a taken port is worth another try
     end
   end
-  error("the portal emulator did not start:\n" .. (M.read_file(prefix .. "/start.log") or "")
-    .. (M.read_file(prefix .. "/error.log") or ""))
+  error("the portal emulator did not start:\n" .. logs(prefix), 0)
+end
+
+--- Starts nginx; options: workers (default 1), prefix (default a new temporary folder),
+--- big_mb (size of the generated file 999000), template (another nginx.conf with
+--- ${PORT}, ${PORT2}, ${PREFIX}, ${ROOT}, ${WORKERS}, ${WORKER_USER}) and vars (more
+--- ${...} values). Ready means GET /__emu/ready on ${PORT} answers below 500: a
+--- template can serve there a check that its workers can load what they need.
+--- The result has url and url2 (the two ports), and docspace/workspace as aliases.
+--- Whatever fails after nginx was launched stops it before the error goes on.
+function M.start(opts)
+  opts = opts or {}
+  local portal = setmetatable({ prefix = opts.prefix and absolute(opts.prefix) or new_prefix(),
+    keep = opts.prefix ~= nil }, Portal)
+  live[portal] = true
+  local ok, err = pcall(launch, portal, opts, here())
+  if not ok then
+    portal:stop()
+    error(err, 0)
+  end
+  return portal
 end
 
 if arg and arg[0] and arg[0]:match("control%.lua$") and not package.loaded["control"] then
@@ -158,12 +275,13 @@ if arg and arg[0] and arg[0]:match("control%.lua$") and not package.loaded["cont
   if command == "start" then
     local p = M.start({ prefix = prefix, workers = tonumber(os.getenv("PORTAL_WORKERS")),
       big_mb = tonumber(os.getenv("PORTAL_BIG_MB")) })
+    live[p] = nil -- it is the caller's now: it outlives this process until `stop PREFIX`
     print("docspace  " .. p.docspace)
     print("workspace " .. p.workspace)
     print("https     " .. p.https)
     print("prefix    " .. p.prefix)
   elseif command == "stop" and prefix then
-    setmetatable({ prefix = prefix, keep = true }, Portal):stop()
+    setmetatable({ prefix = absolute(prefix), keep = true }, Portal):stop()
   else
     io.stderr:write("usage: control.lua start [PREFIX] | stop PREFIX\n")
     os.exit(2)

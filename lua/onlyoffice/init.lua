@@ -1,4 +1,5 @@
 -- onlyoffice: a client for the ONLYOFFICE portal REST API (DocSpace and Workspace).
+local name = ...
 local core = require "onlyoffice.core"
 local pipeline = require "onlyoffice.pipeline"
 local auth = require "onlyoffice.auth"
@@ -7,8 +8,11 @@ local api = require "onlyoffice.api"
 -- The C core's private half (sessions, credentials, sending, redaction) is
 -- handed over once per loaded core; nothing require-able keeps it. It is taken
 -- only once every file has loaded, and given back if building on it fails, so
--- a require that failed (out of memory, say) can be tried again. Both closures
--- exist before the hand-over: making one could itself fail for memory.
+-- a require that failed (out of memory, say) can be tried again. Nothing done
+-- after the hand-over may allocate outside the pcall: both closures exist
+-- before it, core.internals is set to false rather than removed (putting a
+-- removed key back could need memory), and package.loaded gets its entry
+-- inside the pcall (require would otherwise add it after we return).
 local internals = core.internals
 if not internals then
   error("onlyoffice: the internals of onlyoffice.core were taken by other code", 2)
@@ -16,13 +20,17 @@ end
 local priv
 local function build()
   priv = internals() -- inside the pcall: taking them is the first thing that may fail
-  core.internals = nil
+  core.internals = false
   local P = pipeline.new(priv)
   auth.new(priv, P)
-  return api.new(priv, P, core)
+  local M = api.new(priv, P, core)
+  if name then
+    package.loaded[name] = M
+  end
+  return M
 end
 local function give_back()
-  core.internals = nil
+  core.internals = false
   return priv
 end
 local built, M = pcall(build)

@@ -14,7 +14,7 @@
 #include "session.h"
 
 #define OO_REDACT_MIN 8
-#define OO_VARIANTS 6
+#define OO_VARIANTS 12
 
 /* The first occurrence of needle in hay[0..n), NUL bytes included, or NULL. */
 static const char *find_bytes(const char *hay, size_t n, const char *needle, size_t m)
@@ -69,33 +69,51 @@ static int encode_url(oo_buffer *b, const char *s, size_t n, const char *hex, in
     return 0;
 }
 
-static int encode_json(oo_buffer *b, const char *s, size_t n, int slash)
+/* The secret as a JSON string's inside: quote and backslash escaped; control
+ * bytes as \uXXXX (hex in `hex`'s case) or, with `short_forms`, as \b \f \n
+ * \r \t where JSON has them; '/' as "\/" with `slash` (cjson does that). */
+static int encode_json(oo_buffer *b, const char *s, size_t n, const char *hex, int short_forms, int slash)
 {
+    static const char codes[] = "\b\f\n\r\t", letters[] = "bfnrt";
     size_t i;
-    if (oo_buffer_add_json(b, s, n))
-        return -1;
-    /* oo_buffer_add_json quotes: drop them, and escape '/' as cjson does. */
-    memmove(b->data, b->data + 1, b->len - 2);
-    b->len -= 2;
-    if (!slash)
-        return 0;
-    for (i = 0; i < b->len; i++) {
-        if (b->data[i] == '/') {
-            if (oo_buffer_add(b, " ", 1))
-                return -1;
-            memmove(b->data + i + 1, b->data + i, b->len - i - 1);
-            b->data[i] = '\\';
-            i++;
+    for (i = 0; i < n; i++) {
+        unsigned char c = (unsigned char)s[i];
+        char esc[6] = { '\\', 'u', '0', '0', hex[c >> 4], hex[c & 15] };
+        const char *sh = NULL;
+        int rc;
+        if (short_forms && c != 0 && c < 0x20) {
+            const char *k = memchr(codes, c, sizeof codes - 1);
+            if (k != NULL)
+                sh = &letters[k - codes];
         }
+        if (c == '"' || c == '\\' || (slash && c == '/'))
+            rc = oo_buffer_add(b, "\\", 1) || oo_buffer_add(b, s + i, 1);
+        else if (sh)
+            rc = oo_buffer_add(b, "\\", 1) || oo_buffer_add(b, sh, 1);
+        else if (c < 0x20)
+            rc = oo_buffer_add(b, esc, sizeof esc);
+        else
+            rc = oo_buffer_add(b, s + i, 1);
+        if (rc)
+            return -1;
     }
     return 0;
 }
 
+/* Raw; JSON in every combination of short escapes, "\/" and hex case that
+ * encoders write (cjson: short escapes, "\/", lower case); URL-encoded with
+ * upper- and lower-case hex, and as a form ('+'). Repeats are skipped later. */
 static int make_variants(oo_buffer *v, const char *s, size_t n)
 {
-    return oo_buffer_add(&v[0], s, n) || encode_json(&v[1], s, n, 0) || encode_json(&v[2], s, n, 1) ||
-           encode_url(&v[3], s, n, "0123456789ABCDEF", 0) || encode_url(&v[4], s, n, "0123456789abcdef", 0) ||
-           encode_url(&v[5], s, n, "0123456789ABCDEF", 1);
+    static const char *const hex[2] = { "0123456789abcdef", "0123456789ABCDEF" };
+    int k;
+    if (oo_buffer_add(&v[0], s, n))
+        return -1;
+    for (k = 0; k < 8; k++)
+        if (encode_json(&v[1 + k], s, n, hex[k & 1], (k >> 1) & 1, (k >> 2) & 1))
+            return -1;
+    return encode_url(&v[9], s, n, hex[1], 0) || encode_url(&v[10], s, n, hex[0], 0) ||
+           encode_url(&v[11], s, n, hex[1], 1);
 }
 
 static void free_variants(oo_buffer *v)

@@ -19,7 +19,8 @@ function M.new(priv, P)
 
   local function second_factor(r)
     local detail = {
-      kind = "login", status = 200, tfa = r.tfa == true or nil, sms = r.sms == true or nil,
+      kind = "login", status = 200, method = "POST", path = TARGET,
+      tfa = r.tfa == true or nil, sms = r.sms == true or nil,
       confirm_url = type(r.confirmUrl) == "string" and r.confirmUrl or nil,
       phone = type(r.phoneNoise) == "string" and r.phoneNoise or nil,
     }

@@ -18,7 +18,7 @@ local function end_sink(sink, message)
 end
 
 function M.install(methods, P)
-  local function run(s, id, target, opts)
+  local function transfer(s, id, target, opts)
     local file, err, detail = P.api(s, { method = "GET", target = "/api/2.0/files/file/" .. id })
     if file == nil then
       return nil, err, detail
@@ -60,9 +60,6 @@ function M.install(methods, P)
       elseif fdetail.kind == "sink" then
         message = "the sink stopped the download: " .. message
       end
-      if type(target) == "function" then
-        end_sink(target, message)
-      end
       return nil, message, fdetail
     end
     if type(target) == "function" then
@@ -75,6 +72,16 @@ function M.install(methods, P)
       last(final.bytes)
     end
     return final.bytes
+  end
+
+  -- A sink hears of every failure, whenever it came (ltn12: nil, message).
+  local function run(s, id, target, opts)
+    local bytes, err, detail = transfer(s, id, target, opts)
+    if bytes == nil and type(target) == "function" and (detail == nil or detail.kind ~= "sink" or
+      not err:find("^the sink failed at the end")) then
+      end_sink(target, err)
+    end
+    return bytes, err, detail
   end
 
   --- s:download(file_id, target [, options]) -> bytes | nil, message, detail

@@ -19,6 +19,22 @@ local function check_id(id, what, level)
 end
 M.check_id = check_id
 
+--- After size bytes: nil when the reader then ends as it must, or why not.
+function M.reader_ended(reader, pending)
+  if pending ~= nil and pending ~= "" then
+    return "the reader gave more than size bytes"
+  end
+  local piece, err
+  repeat -- ltn12 sources may return empty strings before their end
+    piece, err = reader()
+  until piece ~= ""
+  if piece ~= nil then
+    return "the reader gave more than size bytes"
+  elseif err ~= nil then
+    return tostring(err)
+  end
+end
+
 local function source_failure(message)
   return nil, "upload source: " .. message, { kind = "source" }
 end
@@ -114,14 +130,7 @@ function M.install(methods, P)
       end
       return all:sub(1, n)
     end, function()
-      if pending ~= "" then
-        return false
-      end
-      local piece
-      repeat -- ltn12 sources may return empty strings before their end
-        piece = reader()
-      until piece ~= ""
-      return piece == nil
+      return M.reader_ended(reader, pending)
     end
   end
 
@@ -146,12 +155,13 @@ function M.install(methods, P)
       if type(reply) == "table" and reply.success == false then
         local message = type(reply.message) == "string" and P.cleaner(s)(reply.message) or "no message"
         return nil, "upload failed at chunk " .. index .. ": " .. message,
-          { kind = "http", status = final.status, chunk = index, error = { message = message } }
+          { kind = "http", status = final.status, chunk = index, error = { message = message }, method = "POST",
+            path = req.target }
       end
       if final.status >= 200 and final.status <= 299 then
         if type(reply) ~= "table" then
           return nil, "upload failed at chunk " .. index .. ": the reply is not JSON",
-            { kind = "json", status = final.status, chunk = index }
+            { kind = "json", status = final.status, chunk = index, method = "POST", path = req.target }
         end
         return reply.data == nil and json.null or reply.data
       end
@@ -196,6 +206,10 @@ function M.install(methods, P)
       local n = math.min(chunk_size, src.size - offset)
       index = index + 1
       local part, perr = chunk_part(src, take, offset, n)
+      if part and ended and offset + n >= src.size then
+        perr = ended() -- before the last chunk goes: the portal would keep the file
+        part = not perr and part
+      end
       if not part then
         return source_failure(perr)
       end
@@ -205,9 +219,6 @@ function M.install(methods, P)
         return nil, err, detail
       end
       offset = offset + n
-      if offset >= src.size and ended and not ended() then
-        return source_failure("the reader gave more than size bytes")
-      end
     until offset >= src.size
     return result
   end
@@ -215,6 +226,12 @@ function M.install(methods, P)
   local function run(s, folder, src, opts, chunk_size)
     local progress, last = monotonic(opts.progress)
     local result, err, detail
+    if src.reader and src.size == 0 and not opts.chunked then -- libcurl would never ask it
+      err = M.reader_ended(src.reader)
+      if err then
+        return source_failure(err)
+      end
+    end
     if opts.chunked or src.size > chunk_size then
       result, err, detail = chunked_upload(s, folder, src, progress, chunk_size)
     else

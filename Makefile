@@ -4,9 +4,9 @@ CFLAGS ?= -O2 -g
 WARN = -std=c99 -D_POSIX_C_SOURCE=200809L -Wall -Wextra -Werror -pedantic -fPIC -fvisibility=hidden
 SRC = $(wildcard src/*.c)
 HDR = $(wildcard src/*.h)
-# -z nodelete: libcurl keeps pointers to the wiping allocator in this library, so
-# it must stay mapped after Lua closes its state and unloads the module.
-LIBS = $(shell pkg-config --libs libcurl) -lm -pthread -Wl,-z,nodelete
+# The module pins itself in memory at run time (src/curl_memory.c), whatever
+# builds it: LuaRocks' builtin type passes no linker flags such as -z nodelete.
+LIBS = $(shell pkg-config --libs libcurl) -lm -pthread -ldl
 
 # Runtimes: build/<name>/onlyoffice/core.so against each one's headers.
 RUNTIMES ?= 5.4 jit

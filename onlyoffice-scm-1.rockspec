@@ -52,12 +52,11 @@ build = {
         "src/session.c", "src/sink.c",
       },
       defines = { "_POSIX_C_SOURCE=200809L" },
-      -- m: floor(); pthread: the once-only libcurl init.
-      libraries = { "curl", "m", "pthread" },
+      -- m: floor(); pthread: the once-only libcurl init; dl: the module pins itself
+      -- in memory (libcurl keeps pointers into it), since no linker flag gets here.
+      libraries = { "curl", "m", "pthread", "dl" },
       incdirs = { "$(CURL_INCDIR)" },
       libdirs = { "$(CURL_LIBDIR)" },
-      -- libcurl keeps pointers into this library (its allocator): never unload it.
-      ldflags = { "-Wl,-z,nodelete" },
     },
   },
   copy_directories = { "examples" },

@@ -79,11 +79,11 @@ local function user_input(rest, b)
   return not (hok and lines[1]:find("[%z\r\n]"))
 end
 
--- Redaction leaves no form of the token or the password.
+-- Redaction leaves no form of the token, and drops text that holds the password.
 local function redaction(rest, b)
   local pick = FORBIDDEN[b % #FORBIDDEN + 1]
   local text = clean(rest .. pick .. rest .. FORBIDDEN[(b + 3) % #FORBIDDEN + 1])
-  return text ~= nil and not leaks(text)
+  return text == nil or not leaks(text)
 end
 
 -- A token from the portal is refused when it could break a header.

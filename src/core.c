@@ -1,9 +1,11 @@
 /* onlyoffice.core: the C half of the module. The public API lives in lua/onlyoffice.
  *
  * What takes a session (making one, sending, the credentials, redaction) is
- * private: core.internals() hands it over once per loaded copy of this table,
- * and the Lua layer takes it at once, so no require-able table lets other code
- * test a password guess or swap a session's token. */
+ * private: core.internals() hands it over once per Lua state (the mark is in
+ * the registry, so clearing package.loaded does not reset it), and the Lua
+ * layer takes it at once; no require-able table lets other code test a
+ * password guess or swap a session's token. The Lua layer's module table is
+ * kept beside the mark, so loading "onlyoffice" again gives the same table. */
 #include <errno.h>
 #include <time.h>
 
@@ -44,10 +46,30 @@ static void push_curl_version(lua_State *L)
     lua_setfield(L, -2, "ssl_version");
 }
 
+#define OO_TAKEN "onlyoffice.core: internals taken"
+#define OO_MODULE "onlyoffice.core: module"
+
+/* remember(M): the module built on the internals, for core.module(). */
+static int remember(lua_State *L)
+{
+    luaL_checktype(L, 1, LUA_TTABLE);
+    lua_settop(L, 1);
+    lua_setfield(L, LUA_REGISTRYINDEX, OO_MODULE);
+    return 0;
+}
+
+/* core.module() -> the onlyoffice module already built in this state, or nil. */
+static int module(lua_State *L)
+{
+    lua_getfield(L, LUA_REGISTRYINDEX, OO_MODULE);
+    return 1;
+}
+
 /* core.internals() -> the private functions, the first time; raises after. */
 static int internals(lua_State *L)
 {
-    if (lua_toboolean(L, lua_upvalueindex(1)))
+    lua_getfield(L, LUA_REGISTRYINDEX, OO_TAKEN);
+    if (lua_toboolean(L, -1))
         return luaL_error(L, "onlyoffice.core: the internals were already taken");
     lua_newtable(L);
     oo_session_private(L);
@@ -56,9 +78,11 @@ static int internals(lua_State *L)
     oo_send_private(L);
     oo_session_register(L);
     lua_setfield(L, -2, "methods");
+    lua_pushcfunction(L, remember);
+    lua_setfield(L, -2, "remember");
     /* Taken only once the table is whole: building it may run out of memory. */
     lua_pushboolean(L, 1);
-    lua_replace(L, lua_upvalueindex(1));
+    lua_setfield(L, LUA_REGISTRYINDEX, OO_TAKEN);
     return 1;
 }
 
@@ -76,6 +100,8 @@ OO_EXPORT int luaopen_onlyoffice_core(lua_State *L)
         { "integers", oo_integers },
 #endif
         { "utf8_valid", oo_utf8_valid },
+        { "module", module },
+        { "internals", internals },
         { NULL, NULL }
     };
     if (oo_curl_init() != CURLE_OK)
@@ -84,8 +110,5 @@ OO_EXPORT int luaopen_onlyoffice_core(lua_State *L)
     luaL_setfuncs(L, fns, 0);
     oo_files_register(L);
     push_curl_version(L);
-    lua_pushboolean(L, 0);
-    lua_pushcclosure(L, internals, 1);
-    lua_setfield(L, -2, "internals");
     return 1;
 }

@@ -3,6 +3,9 @@
  * request (the Authorization header, and small bodies such as the login's with
  * the password) into buffers of its own and frees them as they are; without this
  * the token and the password would stay readable in freed heap memory. */
+#if defined(__linux__)
+#define _GNU_SOURCE /* dladdr, RTLD_NODELETE */
+#endif
 #include "curl_memory.h"
 
 #include <stdlib.h>
@@ -11,6 +14,7 @@
 #include "buffer.h"
 
 #if defined(__linux__)
+#include <dlfcn.h>
 #include <malloc.h>
 #include <pthread.h>
 
@@ -44,16 +48,30 @@ static void *wiping_realloc(void *p, size_t n)
 static CURLcode init_result = CURLE_FAILED_INIT;
 static pthread_once_t init_once = PTHREAD_ONCE_INIT;
 
+static const char anchor; /* an address inside this library */
+
+/* Marks this library as never to be unloaded, whoever built it and with what
+ * linker flags: libcurl will keep pointers to the functions above, and Lua
+ * unloads a C module when its state closes. 0 when that cannot be done. */
+static int pin(void)
+{
+    Dl_info info;
+    if (dladdr(&anchor, &info) == 0 || info.dli_fname == NULL)
+        return 0;
+    return dlopen(info.dli_fname, RTLD_NOW | RTLD_NOLOAD | RTLD_NODELETE) != NULL;
+}
+
 static void init(void)
 {
-    init_result = curl_global_init_mem(CURL_GLOBAL_DEFAULT, malloc, wiping_free, wiping_realloc, strdup, calloc);
+    if (pin())
+        init_result = curl_global_init_mem(CURL_GLOBAL_DEFAULT, malloc, wiping_free, wiping_realloc, strdup, calloc);
+    else
+        init_result = curl_global_init(CURL_GLOBAL_DEFAULT); /* no wiping rather than a dangling allocator */
 }
 
 /* Once per process: libcurl's global init is not thread-safe before 7.84, and
  * Lua states in several threads may load the module at once. When another
- * library initialised libcurl first, its allocator stays. The module is linked
- * with -z nodelete, so the functions libcurl now points to outlive any Lua
- * state that unloads it. */
+ * library initialised libcurl first, its allocator stays. */
 CURLcode oo_curl_init(void)
 {
     pthread_once(&init_once, init);

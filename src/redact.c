@@ -1,9 +1,8 @@
-/* redact(s, text) -> text with every form of the token (the current one, and the
- * one before a re-login) and the password in it
- * replaced by ***, or nil when the session keeps a secret shorter than
- * OO_REDACT_MIN: such a secret is likely an ordinary word, and replacing it
- * wherever it occurs would reveal it, so the caller drops the text instead.
- * Only the portal's text comes here, never the module's own words. */
+/* redact(s, text) -> text with every form of the token (the current one, and
+ * the one before a re-login) replaced by ***; or nil, for the caller to drop
+ * the text, when it holds the password in any form or the session keeps a
+ * secret shorter than OO_REDACT_MIN (likely an ordinary word, which replacing
+ * would reveal). Only the portal's text comes here, never the module's own. */
 #include "redact.h"
 
 #include <string.h>
@@ -14,7 +13,7 @@
 #include "session.h"
 
 #define OO_REDACT_MIN 8
-#define OO_VARIANTS 12
+#define OO_VARIANTS 13
 
 /* The first occurrence of needle in hay[0..n), NUL bytes included, or NULL. */
 static const char *find_bytes(const char *hay, size_t n, const char *needle, size_t m)
@@ -100,6 +99,28 @@ static int encode_json(oo_buffer *b, const char *s, size_t n, const char *hex, i
     return 0;
 }
 
+/* JSON as .NET's default encoder writes it: HTML-sensitive characters and
+ * '+' as upper-case \uXXXX too. */
+static int encode_dotnet(oo_buffer *b, const char *s, size_t n)
+{
+    static const char hex[] = "0123456789ABCDEF", escaped[] = "\"+<>&'`";
+    size_t i;
+    for (i = 0; i < n; i++) {
+        unsigned char c = (unsigned char)s[i];
+        char esc[6] = { '\\', 'u', '0', '0', hex[c >> 4], hex[c & 15] };
+        int rc;
+        if (c == '\\')
+            rc = oo_buffer_add(b, "\\\\", 2);
+        else if (c < 0x20 || (c != 0 && memchr(escaped, c, sizeof escaped - 1) != NULL))
+            rc = oo_buffer_add(b, esc, sizeof esc);
+        else
+            rc = oo_buffer_add(b, s + i, 1);
+        if (rc)
+            return -1;
+    }
+    return 0;
+}
+
 /* Raw; JSON in every combination of short escapes, "\/" and hex case that
  * encoders write (cjson: short escapes, "\/", lower case); URL-encoded with
  * upper- and lower-case hex, and as a form ('+'). Repeats are skipped later. */
@@ -113,7 +134,7 @@ static int make_variants(oo_buffer *v, const char *s, size_t n)
         if (encode_json(&v[1 + k], s, n, hex[k & 1], (k >> 1) & 1, (k >> 2) & 1))
             return -1;
     return encode_url(&v[9], s, n, hex[1], 0) || encode_url(&v[10], s, n, hex[0], 0) ||
-           encode_url(&v[11], s, n, hex[1], 1);
+           encode_url(&v[11], s, n, hex[1], 1) || encode_dotnet(&v[12], s, n);
 }
 
 static void free_variants(oo_buffer *v)
@@ -125,45 +146,56 @@ static void free_variants(oo_buffer *v)
     }
 }
 
-/* Replaces every form of secret in the string on top; -1 when memory ran out. */
-static int redact_secret(lua_State *L, const char *secret)
+/* For every form of secret in the string on top: replaces it (drop = 0), or
+ * stops at the first and reports 1 (drop = 1); -1 when memory ran out. */
+static int redact_secret(lua_State *L, const char *secret, int drop)
 {
     oo_buffer v[OO_VARIANTS];
-    int i, j;
+    int i, j, found = 0;
     memset(v, 0, sizeof v);
     if (make_variants(v, secret, strlen(secret))) {
         free_variants(v);
         return -1;
     }
-    for (i = 0; i < OO_VARIANTS; i++) {
+    for (i = 0; i < OO_VARIANTS && !found; i++) {
         int seen = 0;
+        size_t len;
+        const char *text;
         for (j = 0; j < i; j++)
             seen = seen || (v[j].len == v[i].len && memcmp(v[j].data, v[i].data, v[i].len) == 0);
-        if (!seen && v[i].len > 0)
+        if (seen || v[i].len == 0)
+            continue;
+        text = lua_tolstring(L, -1, &len);
+        if (drop)
+            found = find_bytes(text, len, v[i].data, v[i].len) != NULL;
+        else
             replace_all(L, v[i].data, v[i].len);
     }
     free_variants(v);
-    return 0;
+    return found;
 }
 
+/* Tokens are random: replacing one shows nothing. A password may be a word
+ * the text holds anyway (a password "authentication" in "User authentication
+ * failed"): where the *** lands would show it, so such text is dropped whole. */
 static int redact(lua_State *L)
 {
     oo_session *s = oo_session_check(L, 1);
     const char *secrets[3];
-    int i;
+    int i, rc;
     luaL_checkstring(L, 2);
     lua_settop(L, 2);
-    secrets[0] = s->token;
-    secrets[1] = s->password;
+    secrets[0] = s->password;
+    secrets[1] = s->token;
     secrets[2] = s->previous;
     for (i = 0; i < 3; i++) {
         if (secrets[i] == NULL || secrets[i][0] == '\0')
             continue;
-        if (strlen(secrets[i]) < OO_REDACT_MIN) {
+        if (strlen(secrets[i]) < OO_REDACT_MIN || (rc = redact_secret(L, secrets[i], i == 0)) == 1) {
             lua_pushnil(L);
             return 1;
         }
-        if (redact_secret(L, secrets[i]) != 0)
+        if (rc < 0)
             return luaL_error(L, "out of memory");
     }
     return 1;

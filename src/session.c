@@ -179,7 +179,7 @@ static void configure(lua_State *L, oo_session *s, int opts)
     lua_getfield(L, opts, "verify");
     verify = lua_isnil(L, -1) || lua_toboolean(L, -1);
     lua_pop(L, 1);
-    s->max_body = max_body >= 1.0 && max_body < 9007199254740992.0 ? (size_t)max_body : (size_t)1;
+    s->max_body = max_body >= 1.0 && max_body <= 9007199254740992.0 ? (size_t)max_body : (size_t)1;
     s->timeout_ms = to_ms(opt_number(L, opts, "timeout", OO_DEFAULT_TIMEOUT));
     s->stall_s = stall >= 1.0 && stall <= 86400.0 ? (long)stall : 1;
 
@@ -260,7 +260,7 @@ static void session_release(oo_session *s)
 static int session_close(lua_State *L)
 {
     oo_session *s = oo_session_check(L, 1);
-    if (s->busy)
+    if (s->busy || s->sending)
         s->closing = 1;
     else
         session_release(s);

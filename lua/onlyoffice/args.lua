@@ -18,7 +18,7 @@ local OPTIONS = {
 -- means "no limit" and every conversion in C stays defined.
 local RANGES = {
   timeout = { 0.001, 31536000, "seconds" }, connect_timeout = { 0.001, 31536000, "seconds" },
-  stall_timeout = { 1, 86400, "seconds" }, max_retry_wait = { 0, 86400, "seconds" },
+  stall_timeout = { 1, 86400, "seconds", true }, max_retry_wait = { 0, 86400, "seconds" },
   max_body = { 1, 2 ^ 53, "bytes", true }, retries = { 0, 100, "retries", true },
 }
 
@@ -27,6 +27,9 @@ local RANGES = {
 local function fail(level, fmt, ...)
   error(string.format(fmt, ...), level + 2)
 end
+
+local FRAMING = { ["content-length"] = true, ["transfer-encoding"] = true, connection = true, upgrade = true,
+  te = true, trailer = true, ["keep-alive"] = true, host = true }
 
 local function has_control(s)
   return s:find("[%z\r\n]") ~= nil
@@ -83,8 +86,10 @@ local function query_value(key, v, level)
     return v
   elseif t == "boolean" then
     return tostring(v)
-  elseif t == "number" then
+  elseif t == "number" and v == v and v ~= math.huge and v ~= -math.huge then
     return M.number_text(v)
+  elseif t == "number" then
+    fail(level, "query value for %q must be a finite number, got %s", key, tostring(v))
   end
   fail(level, "query value for %q must be a string, number or boolean, got %s", key, t)
 end
@@ -159,6 +164,9 @@ function M.header_lines(headers, level)
     if name:lower() == "authorization" then
       fail(level, "the Authorization header is set by the session")
     end
+    if FRAMING[name:lower()] then -- these would break the kept-alive connection's framing
+      fail(level, "the %s header is set by libcurl", name)
+    end
     if type(value) ~= "string" and type(value) ~= "number" then
       fail(level, "header %q must be a string or number, got %s", name, type(value))
     end
@@ -212,8 +220,16 @@ function M.options(opts, level)
   end
   local copy = M.known(opts, OPTIONS, level + 1)
   M.ranges(copy, level + 1)
-  if copy.code ~= nil and not copy.code:match("^[A-Za-z0-9]+$") then
-    fail(level, "option \"code\" must be letters or digits")
+  for _, k in ipairs({ "user_agent", "cafile", "proxy" }) do
+    if copy[k] ~= nil and has_control(copy[k]) then
+      fail(level, "option %q must not contain CR, LF or NUL", k)
+    end
+  end
+  if copy.user_agent == "" then
+    fail(level, "option \"user_agent\" must not be empty")
+  end
+  if copy.code ~= nil and not (copy.code:match("^[A-Za-z0-9]+$") and #copy.code <= 64) then
+    fail(level, "option \"code\" must be 1 to 64 letters or digits")
   end
   if copy.headers then
     copy.headers = M.header_lines(copy.headers, level + 1)

@@ -52,8 +52,8 @@ function M.install(methods, P)
     else
       req.sink = target
     end
-    local final = (P.one(s, req))
-    local _, message, fdetail = P.failure(s, req, final)
+    local final, sent = P.one(s, req)
+    local _, message, fdetail = P.failure(s, sent, final)
     if message then
       if fdetail.kind == "io" then
         message = "cannot write " .. (type(target) == "string" and target or "the sink") .. ": " .. message

@@ -1,6 +1,10 @@
 -- onlyoffice: a client for the ONLYOFFICE portal REST API (DocSpace and Workspace).
 local name = ...
 local core = require "onlyoffice.core"
+local loaded = core.module()
+if loaded then -- package.loaded was cleared: the module is built once per Lua state
+  return loaded
+end
 local pipeline = require "onlyoffice.pipeline"
 local auth = require "onlyoffice.auth"
 local api = require "onlyoffice.api"
@@ -24,6 +28,7 @@ local function build()
   local P = pipeline.new(priv)
   auth.new(priv, P)
   local M = api.new(priv, P, core)
+  priv.remember(M)
   if name then
     package.loaded[name] = M
   end

@@ -57,7 +57,8 @@ function Portal:request(method, path, opts)
   local ok, a, b, c = ngx.run_worker_thread(self.config.pool, "onlyoffice.ngx", "call",
     self.config, method, path, opts)
   if not ok then
-    return nil, "onlyoffice.ngx: " .. tostring(a), { busy = a == "no available Lua vm" or nil }
+    local busy = a == "no available Lua vm"
+    return nil, "onlyoffice.ngx: " .. tostring(a), { kind = busy and "busy" or "config", busy = busy or nil }
   end
   return a, b, c
 end
@@ -146,7 +147,7 @@ local function fresh_token(onlyoffice, dict, c, key, stale)
       local url, username, password = credentials(c)
       if not url then
         dict:delete("lock:" .. key)
-        return nil, username, {}
+        return nil, username, { kind = "config" }
       end
       local opts = { relogin = false }
       for k, v in pairs(c.options or {}) do
@@ -168,7 +169,7 @@ local function fresh_token(onlyoffice, dict, c, key, stale)
       return s:token()
     end
     if os.time() > deadline then
-      return nil, "onlyoffice.ngx: timed out waiting for another worker's login", {}
+      return nil, "onlyoffice.ngx: timed out waiting for another worker's login", { kind = "timeout" }
     end
     core.sleep(0.01)
   end
@@ -211,7 +212,7 @@ local function call(c, method, path, opts)
   local onlyoffice = require "onlyoffice"
   local dict = ngx.shared[c.dict]
   if not dict then
-    return nil, "onlyoffice.ngx: no lua_shared_dict named " .. c.dict, {}
+    return nil, "onlyoffice.ngx: no lua_shared_dict named " .. c.dict, { kind = "config" }
   end
   local key = (c.url or c.url_env) .. "\0" .. (c.username or c.username_env) .. "\0" .. (c.credentials_file or "")
     .. "\0" .. options_key(c.options)
@@ -236,7 +237,7 @@ end
 function M.call(c, method, path, opts)
   local ok, a, b, d = pcall(call, c, method, path, opts)
   if not ok then -- a programmer mistake raised in the thread
-    return nil, "onlyoffice.ngx: " .. tostring(a), {}
+    return nil, "onlyoffice.ngx: " .. tostring(a), { kind = "config" }
   end
   return a, b, d
 end

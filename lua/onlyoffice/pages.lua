@@ -45,8 +45,8 @@ local function pages(s, path, query, opts)
     q[k] = v
   end
   local count = opts.count or tonumber(q.count) or PAGE_SIZE
-  if count < 1 or count ~= math.floor(count) then
-    error("count must be a whole number, at least 1", 2)
+  if not (count >= 1 and count <= 1000000 and count == math.floor(count)) then
+    error("count must be a whole number from 1 to 1000000", 2)
   end
   q.count = count
   local start = tonumber(q.startIndex) or 0

@@ -174,7 +174,12 @@ function M.new(priv)
     elseif req.part and req.part.reader then
       return refused(s, r, "redirected, but the upload's reader cannot be read again")
     end
+    if req.login then -- a password goes where it was sent, and nowhere else
+      return refused(s, r, "a login was redirected, not followed")
+    end
     local target = P.portal_target(s, location)
+    -- What the portal named is shown redacted, in trace lines and failures.
+    nxt.shown = target and (redact(s, target) or "(a redirected path)")
     if target then
       nxt.target, nxt.url, nxt.auth = target, nil, nil
     elseif req.outside then
@@ -197,7 +202,7 @@ function M.new(priv)
     if not status then
       return "final"
     end
-    if status == 401 and not relogged and req.relogin ~= false and can_relogin(s)
+    if status == 401 and not relogged and req.relogin ~= false and req.auth ~= false and can_relogin(s)
       and not (req.part and req.part.reader) then
       return "relogin"
     end
@@ -218,8 +223,14 @@ function M.new(priv)
     return "final"
   end
 
-  local function login_failed(message, detail)
-    return { failed = true, message = message, detail = detail }
+  -- Each request gets its own copy, naming itself rather than the login.
+  local function login_failed(message, detail, req)
+    local copy = {}
+    for k, v in pairs(detail) do
+      copy[k] = v
+    end
+    copy.method, copy.path = req.method, req.shown or req.target
+    return { failed = true, message = message, detail = copy }
   end
 
   --- Sends one request under the session's policy: its final response (or a
@@ -252,7 +263,7 @@ function M.new(priv)
         relogged = true
         local ok, err, detail = P.authenticate(s, nil)
         if not ok then
-          return login_failed(err, detail), req
+          return login_failed(err, detail, req), req
         end
       end
     end
@@ -303,7 +314,7 @@ function M.new(priv)
           if ok then
             again[#again + 1] = i
           else
-            out[i] = login_failed(err, detail)
+            out[i] = login_failed(err, detail, reqs[i])
           end
         end
         table.sort(again)
@@ -322,9 +333,10 @@ function M.new(priv)
 
   --- nil, message, detail for a final that is not a 2xx answer; nothing for one that is.
   function P.failure(s, req, final)
+    local path = req.shown or req.target
     if final.failed then
       local detail = final.detail
-      detail.method, detail.path = detail.method or req.method, detail.path or req.target
+      detail.method, detail.path = detail.method or req.method, detail.path or path
       return nil, final.message, detail
     end
     local message, detail
@@ -332,11 +344,11 @@ function M.new(priv)
       message, detail = response.network(final)
     elseif final.status < 200 or final.status > 299 then
       message, detail = response.failure(final, P.cleaner(s))
-      message = req.method .. " " .. (req.target or "(another origin)") .. ": " .. message
+      message = req.method .. " " .. (path or "(another origin)") .. ": " .. message
     else
       return
     end
-    detail.method, detail.path = req.method, req.target
+    detail.method, detail.path = req.method, path
     return nil, message, detail
   end
 
@@ -348,7 +360,7 @@ function M.new(priv)
     end
     local data, info, jdetail = response.success(final, P.cleaner(s))
     if data == nil then
-      jdetail.method, jdetail.path = req.method, req.target
+      jdetail.method, jdetail.path = req.method, req.shown or req.target
     end
     return data, info, jdetail
   end

@@ -23,22 +23,28 @@ end
 
 local ENVELOPE_INFO = { "count", "total", "startIndex", "nextIndex" }
 
---- Every string in v cleaned, keys included; what clean drops is dropped.
+--- Every string in v cleaned, keys included; nil when clean dropped any of
+--- them (a structure that held the password is not shown in part).
 function M.clean_all(v, clean, depth)
   local t = type(v)
   if t == "string" then
     return clean(v)
   elseif t ~= "table" or (depth or 0) > 100 then
-    return t == "table" and {} or v
+    return t ~= "table" and v or nil
   end
   local out = {}
   for k, item in pairs(v) do
+    local ck, ci = k, item
     if type(k) == "string" then
-      k = clean(k)
+      ck = clean(k)
     end
-    if k ~= nil then
-      out[k] = M.clean_all(item, clean, (depth or 0) + 1)
+    if type(item) == "string" or type(item) == "table" then
+      ci = M.clean_all(item, clean, (depth or 0) + 1)
     end
+    if ck == nil or ci == nil then
+      return nil
+    end
+    out[ck] = ci
   end
   return out
 end
@@ -68,7 +74,8 @@ function M.success(r, clean)
   if doc == nil then
     local snippet = clean(body)
     return nil, "invalid JSON in the answer: " .. err,
-      { kind = "json", status = status, headers = r.headers, body = snippet and snippet:sub(1, SNIPPET) }
+      { kind = "json", status = status, headers = snippet and M.clean_all(r.headers, clean) or nil,
+        body = snippet and snippet:sub(1, SNIPPET) }
   end
   if not is_envelope(doc) then
     return doc, info

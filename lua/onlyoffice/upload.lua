@@ -10,7 +10,7 @@ local CHUNK_SIZE = 10 * 1024 * 1024 -- what DocSpace's own clients send
 local OPTIONS = { name = "string", progress = "function", chunked = "boolean", chunk_size = "number" }
 
 local function check_id(id, what, level)
-  if type(id) == "number" and id == math.floor(id) then
+  if type(id) == "number" and id == math.floor(id) and id > -2 ^ 63 and id < 2 ^ 63 then
     return args.number_text(id)
   elseif type(id) == "string" and id:match("^[A-Za-z0-9@%-_]+$") then
     return id
@@ -95,7 +95,8 @@ function M.install(methods, P)
   -- The entry an upload returns: DocSpace answers a list, Workspace one object.
   local function single_upload(s, folder, src, progress)
     local req = part_request("/api/2.0/files/" .. folder .. "/upload", src, src.name, progress, 0, src.size)
-    local data, err, detail = P.shape(s, req, (P.one(s, req)))
+    local final, sent = P.one(s, req)
+    local data, err, detail = P.shape(s, sent, final)
     if data == nil then
       return nil, err, detail
     end
@@ -214,7 +215,8 @@ function M.install(methods, P)
         return source_failure(perr)
       end
       local req = part_request(target, part, src.name, progress, offset, src.size)
-      result, err, detail = chunk_reply(s, req, (P.one(s, req)), index)
+      local final, sent = P.one(s, req)
+      result, err, detail = chunk_reply(s, sent, final, index)
       if result == nil then
         return nil, err, detail
       end

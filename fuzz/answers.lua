@@ -23,7 +23,10 @@ local function forms(secret)
       return "%" .. string.format(hex, c:byte())
     end))
   end
-  return { secret, secret:gsub("/", "\\/"), url("%02X"), url("%02x"), (url("%02X"):gsub("%%20", "+")) }
+  local dotnet = secret:gsub("\\", "\\\\"):gsub("[\"+<>&'`]", function(c)
+    return string.format("\\u%04X", c:byte())
+  end)
+  return { secret, secret:gsub("/", "\\/"), url("%02X"), url("%02x"), (url("%02X"):gsub("%%20", "+")), dotnet }
 end
 local FORBIDDEN = forms(TOKEN)
 for _, f in ipairs(forms(PASSWORD)) do

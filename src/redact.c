@@ -68,27 +68,26 @@ static int encode_url(oo_buffer *b, const char *s, size_t n, const char *hex, in
     return 0;
 }
 
-/* The secret as a JSON string's inside: quote and backslash escaped; control
- * bytes as \uXXXX (hex in `hex`'s case) or, with `short_forms`, as \b \f \n
- * \r \t where JSON has them; '/' as "\/" with `slash` (cjson does that). */
-static int encode_json(oo_buffer *b, const char *s, size_t n, const char *hex, int short_forms, int slash)
+/* The secret as a JSON string's inside: control bytes as \uXXXX (hex in
+ * `hex`'s case) or, with `short_forms`, as \b \f \n \r \t where JSON has them;
+ * '/' as "\/" with `slash` (cjson does that); the bytes in `as_unicode` as
+ * \uXXXX too (.NET's default encoder does that for '"', '+' and HTML's). */
+static int encode_json(oo_buffer *b, const char *s, size_t n, const char *hex, int short_forms, int slash,
+                       const char *as_unicode)
 {
     static const char codes[] = "\b\f\n\r\t", letters[] = "bfnrt";
     size_t i;
     for (i = 0; i < n; i++) {
         unsigned char c = (unsigned char)s[i];
         char esc[6] = { '\\', 'u', '0', '0', hex[c >> 4], hex[c & 15] };
-        const char *sh = NULL;
+        const char *k = short_forms && c != 0 ? memchr(codes, c, sizeof codes - 1) : NULL;
         int rc;
-        if (short_forms && c != 0 && c < 0x20) {
-            const char *k = memchr(codes, c, sizeof codes - 1);
-            if (k != NULL)
-                sh = &letters[k - codes];
-        }
-        if (c == '"' || c == '\\' || (slash && c == '/'))
+        if (c != 0 && strchr(as_unicode, c) != NULL)
+            rc = oo_buffer_add(b, esc, sizeof esc);
+        else if (c == '"' || c == '\\' || (slash && c == '/'))
             rc = oo_buffer_add(b, "\\", 1) || oo_buffer_add(b, s + i, 1);
-        else if (sh)
-            rc = oo_buffer_add(b, "\\", 1) || oo_buffer_add(b, sh, 1);
+        else if (k != NULL)
+            rc = oo_buffer_add(b, "\\", 1) || oo_buffer_add(b, &letters[k - codes], 1);
         else if (c < 0x20)
             rc = oo_buffer_add(b, esc, sizeof esc);
         else
@@ -99,31 +98,10 @@ static int encode_json(oo_buffer *b, const char *s, size_t n, const char *hex, i
     return 0;
 }
 
-/* JSON as .NET's default encoder writes it: HTML-sensitive characters and
- * '+' as upper-case \uXXXX too. */
-static int encode_dotnet(oo_buffer *b, const char *s, size_t n)
-{
-    static const char hex[] = "0123456789ABCDEF", escaped[] = "\"+<>&'`";
-    size_t i;
-    for (i = 0; i < n; i++) {
-        unsigned char c = (unsigned char)s[i];
-        char esc[6] = { '\\', 'u', '0', '0', hex[c >> 4], hex[c & 15] };
-        int rc;
-        if (c == '\\')
-            rc = oo_buffer_add(b, "\\\\", 2);
-        else if (c < 0x20 || (c != 0 && memchr(escaped, c, sizeof escaped - 1) != NULL))
-            rc = oo_buffer_add(b, esc, sizeof esc);
-        else
-            rc = oo_buffer_add(b, s + i, 1);
-        if (rc)
-            return -1;
-    }
-    return 0;
-}
-
 /* Raw; JSON in every combination of short escapes, "\/" and hex case that
- * encoders write (cjson: short escapes, "\/", lower case); URL-encoded with
- * upper- and lower-case hex, and as a form ('+'). Repeats are skipped later. */
+ * encoders write (cjson: short escapes, "\/", lower case) and as .NET writes
+ * it; URL-encoded with upper- and lower-case hex, and as a form ('+'). Repeats
+ * are skipped later. */
 static int make_variants(oo_buffer *v, const char *s, size_t n)
 {
     static const char *const hex[2] = { "0123456789abcdef", "0123456789ABCDEF" };
@@ -131,10 +109,10 @@ static int make_variants(oo_buffer *v, const char *s, size_t n)
     if (oo_buffer_add(&v[0], s, n))
         return -1;
     for (k = 0; k < 8; k++)
-        if (encode_json(&v[1 + k], s, n, hex[k & 1], (k >> 1) & 1, (k >> 2) & 1))
+        if (encode_json(&v[1 + k], s, n, hex[k & 1], (k >> 1) & 1, (k >> 2) & 1, ""))
             return -1;
     return encode_url(&v[9], s, n, hex[1], 0) || encode_url(&v[10], s, n, hex[0], 0) ||
-           encode_url(&v[11], s, n, hex[1], 1) || encode_dotnet(&v[12], s, n);
+           encode_url(&v[11], s, n, hex[1], 1) || encode_json(&v[12], s, n, hex[1], 1, 0, "\"+<>&'`");
 }
 
 static void free_variants(oo_buffer *v)

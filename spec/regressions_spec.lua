@@ -60,7 +60,7 @@ describe("after the review", function()
 
   it("refuses headers that frame the message on the connection", function()
     local s = login()
-    for _, name in ipairs({ "Content-Length", "transfer-encoding", "Connection", "Host", "Upgrade" }) do
+    for _, name in ipairs({ "Content-Length", "transfer-encoding", "Host", "Upgrade", "TE" }) do
       local ok, err = pcall(s.request, s, "POST", "emu/echo", { body = "abcdef", headers = { [name] = "6" } })
       assert.is_false(ok, name)
       assert.matches("is set by libcurl", err, 1, true)

@@ -28,7 +28,7 @@ local function fail(level, fmt, ...)
   error(string.format(fmt, ...), level + 2)
 end
 
-local FRAMING = { ["content-length"] = true, ["transfer-encoding"] = true, connection = true, upgrade = true,
+local FRAMING = { ["content-length"] = true, ["transfer-encoding"] = true, upgrade = true,
   te = true, trailer = true, ["keep-alive"] = true, host = true }
 
 local function has_control(s)

@@ -20,6 +20,7 @@ function M.new(priv)
   local P = {}
   local send, redact, state, enter, leave = priv.send, priv.redact, priv.state, priv.enter, priv.leave
   local can_relogin, protect = priv.can_relogin, priv.protect
+  P.is_open = priv.is_open
 
   --- The redaction of portal text for session s (nil drops the text).
   function P.cleaner(s)

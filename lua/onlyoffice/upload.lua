@@ -228,7 +228,7 @@ function M.install(methods, P)
   local function run(s, folder, src, opts, chunk_size)
     local progress, last = monotonic(opts.progress)
     local result, err, detail
-    if src.reader and src.size == 0 and not opts.chunked then -- libcurl would never ask it
+    if src.reader and src.size == 0 and not opts.chunked and P.is_open(s) then -- libcurl would never ask it
       err = M.reader_ended(src.reader)
       if err then
         return source_failure(err)

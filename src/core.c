@@ -47,14 +47,18 @@ static void push_curl_version(lua_State *L)
 }
 
 #define OO_TAKEN "onlyoffice.core: internals taken"
+#define OO_PENDING "onlyoffice.core: internals pending"
 #define OO_MODULE "onlyoffice.core: module"
 
-/* remember(M): the module built on the internals, for core.module(). */
+/* remember(M): the module built on the internals, for core.module(); the
+ * hand-over is complete. */
 static int remember(lua_State *L)
 {
     luaL_checktype(L, 1, LUA_TTABLE);
     lua_settop(L, 1);
     lua_setfield(L, LUA_REGISTRYINDEX, OO_MODULE);
+    lua_pushnil(L);
+    lua_setfield(L, LUA_REGISTRYINDEX, OO_PENDING);
     return 0;
 }
 
@@ -65,9 +69,14 @@ static int module(lua_State *L)
     return 1;
 }
 
-/* core.internals() -> the private functions, the first time; raises after. */
+/* core.internals() -> the private functions, the first time; raises after
+ * the Lua layer has built on them. A load that failed before that (out of
+ * memory) gets the same table again when it is retried. */
 static int internals(lua_State *L)
 {
+    lua_getfield(L, LUA_REGISTRYINDEX, OO_PENDING);
+    if (lua_istable(L, -1))
+        return 1;
     lua_getfield(L, LUA_REGISTRYINDEX, OO_TAKEN);
     if (lua_toboolean(L, -1))
         return luaL_error(L, "onlyoffice.core: the internals were already taken");
@@ -81,6 +90,8 @@ static int internals(lua_State *L)
     lua_pushcfunction(L, remember);
     lua_setfield(L, -2, "remember");
     /* Taken only once the table is whole: building it may run out of memory. */
+    lua_pushvalue(L, -1);
+    lua_setfield(L, LUA_REGISTRYINDEX, OO_PENDING);
     lua_pushboolean(L, 1);
     lua_setfield(L, LUA_REGISTRYINDEX, OO_TAKEN);
     return 1;

@@ -124,6 +124,112 @@ static void free_variants(oo_buffer *v)
     }
 }
 
+static int hexval(int c)
+{
+    return c >= '0' && c <= '9' ? c - '0' : c >= 'a' && c <= 'f' ? c - 'a' + 10 : c >= 'A' && c <= 'F' ? c - 'A' + 10 : -1;
+}
+
+static long hex_at(const char *p, const char *end, int digits)
+{
+    long v = 0;
+    int i, h;
+    if (end - p < digits)
+        return -1;
+    for (i = 0; i < digits; i++) {
+        if ((h = hexval((unsigned char)p[i])) < 0)
+            return -1;
+        v = v * 16 + h;
+    }
+    return v;
+}
+
+static int add_utf8(oo_buffer *b, unsigned long cp)
+{
+    char u[4];
+    size_t n;
+    if (cp < 0x80) {
+        u[0] = (char)cp;
+        n = 1;
+    } else if (cp < 0x800) {
+        u[0] = (char)(0xC0 | (cp >> 6));
+        u[1] = (char)(0x80 | (cp & 0x3F));
+        n = 2;
+    } else if (cp < 0x10000) {
+        u[0] = (char)(0xE0 | (cp >> 12));
+        u[1] = (char)(0x80 | ((cp >> 6) & 0x3F));
+        u[2] = (char)(0x80 | (cp & 0x3F));
+        n = 3;
+    } else {
+        u[0] = (char)(0xF0 | (cp >> 18));
+        u[1] = (char)(0x80 | ((cp >> 12) & 0x3F));
+        u[2] = (char)(0x80 | ((cp >> 6) & 0x3F));
+        u[3] = (char)(0x80 | (cp & 0x3F));
+        n = 4;
+    }
+    return oo_buffer_add(b, u, n);
+}
+
+/* One JSON escape at p (after the backslash) appended to b; the bytes it used. */
+static size_t json_escape(oo_buffer *b, const char *p, const char *end, int *rc)
+{
+    static const char from[] = "bfnrt", to[] = "\b\f\n\r\t";
+    const char *k = memchr(from, *p, 5);
+    long u = *p == 'u' ? hex_at(p + 1, end, 4) : -1;
+    if (u >= 0xD800 && u <= 0xDBFF && end - p >= 11 && p[5] == '\\' && p[6] == 'u') {
+        long lo = hex_at(p + 7, end, 4);
+        if (lo >= 0xDC00 && lo <= 0xDFFF) {
+            *rc = add_utf8(b, 0x10000 + (((unsigned long)u - 0xD800) << 10) + ((unsigned long)lo - 0xDC00));
+            return 11;
+        }
+    }
+    if (u >= 0) {
+        *rc = add_utf8(b, (unsigned long)u);
+        return 5;
+    }
+    *rc = oo_buffer_add(b, k ? &to[k - from] : p, 1);
+    return 1;
+}
+
+/* The text with its JSON string escapes (url = 0) or its %XX and '+' (url = 1)
+ * decoded, in b: however a server encoded the password, it shows there raw. */
+static int decode(oo_buffer *b, const char *p, size_t len, int url)
+{
+    const char *end = p + len;
+    int rc = 0;
+    while (p < end && rc == 0) {
+        long v;
+        if (!url && *p == '\\' && p + 1 < end) {
+            p++;
+            p += json_escape(b, p, end, &rc);
+        } else if (url && *p == '%' && (v = hex_at(p + 1, end, 2)) >= 0) {
+            char c = (char)v;
+            rc = oo_buffer_add(b, &c, 1);
+            p += 3;
+        } else {
+            rc = oo_buffer_add(b, url && *p == '+' ? " " : p, 1);
+            p++;
+        }
+    }
+    return rc;
+}
+
+/* 1 when the string on top holds the password decoded either way; -1 when
+ * memory ran out. The decoded copies may hold it: they are wiped. */
+static int holds_decoded(lua_State *L, const char *password)
+{
+    size_t len, plen = strlen(password);
+    const char *text = lua_tolstring(L, -1, &len);
+    int url, found = 0, rc = 0;
+    for (url = 0; url < 2 && !found && rc == 0; url++) {
+        oo_buffer b = { NULL, 0, 0 };
+        rc = decode(&b, text, len, url);
+        found = rc == 0 && b.len > 0 && find_bytes(b.data, b.len, password, plen) != NULL;
+        oo_buffer_wipe(&b);
+        oo_buffer_free(&b);
+    }
+    return rc ? -1 : found;
+}
+
 /* For every form of secret in the string on top: replaces it (drop = 0), or
  * stops at the first and reports 1 (drop = 1); -1 when memory ran out. */
 static int redact_secret(lua_State *L, const char *secret, int drop)
@@ -169,7 +275,8 @@ static int redact(lua_State *L)
     for (i = 0; i < 3; i++) {
         if (secrets[i] == NULL || secrets[i][0] == '\0')
             continue;
-        if (strlen(secrets[i]) < OO_REDACT_MIN || (rc = redact_secret(L, secrets[i], i == 0)) == 1) {
+        if (strlen(secrets[i]) < OO_REDACT_MIN || (rc = redact_secret(L, secrets[i], i == 0)) == 1 ||
+            (i == 0 && (rc = holds_decoded(L, secrets[i])) == 1)) {
             lua_pushnil(L);
             return 1;
         }

@@ -156,7 +156,7 @@ function M.header_lines(headers, level)
   if type(headers) ~= "table" then
     fail(level, "headers must be a table, got %s", type(headers))
   end
-  local lines = {}
+  local lines, seen = {}, {}
   for name, value in pairs(headers) do
     if type(name) ~= "string" or not name:match("^[A-Za-z0-9!#$%%&'*+%-.^_`|~]+$") then
       fail(level, "invalid header name %q", tostring(name))
@@ -167,6 +167,10 @@ function M.header_lines(headers, level)
     if FRAMING[name:lower()] then -- these would break the kept-alive connection's framing
       fail(level, "the %s header is set by libcurl", name)
     end
+    if seen[name:lower()] then -- names are case-insensitive: both would be sent
+      fail(level, "header %q is given twice", name)
+    end
+    seen[name:lower()] = true
     if type(value) ~= "string" and type(value) ~= "number" then
       fail(level, "header %q must be a string or number, got %s", name, type(value))
     end

@@ -87,9 +87,9 @@ local function monotonic(progress)
 end
 
 function M.install(methods, P)
-  local function part_request(target, part, name, progress, done, total)
+  local function part_request(target, part, name, progress, done, total, shown)
     return { method = "POST", target = target, part = part, field = "File", filename = name,
-      progress = progress, done = done, total = total }
+      progress = progress, done = done, total = total, shown = shown }
   end
 
   -- The entry an upload returns: DocSpace answers a list, Workspace one object.
@@ -157,12 +157,12 @@ function M.install(methods, P)
         local message = type(reply.message) == "string" and P.cleaner(s)(reply.message) or "no message"
         return nil, "upload failed at chunk " .. index .. ": " .. message,
           { kind = "http", status = final.status, chunk = index, error = { message = message }, method = "POST",
-            path = req.target }
+            path = req.shown or req.target }
       end
       if final.status >= 200 and final.status <= 299 then
         if type(reply) ~= "table" then
           return nil, "upload failed at chunk " .. index .. ": the reply is not JSON",
-            { kind = "json", status = final.status, chunk = index, method = "POST", path = req.target }
+            { kind = "json", status = final.status, chunk = index, method = "POST", path = req.shown or req.target }
         end
         return reply.data == nil and json.null or reply.data
       end
@@ -198,6 +198,8 @@ function M.install(methods, P)
     if not target then
       return nil, err, detail
     end
+    -- The portal named this path: it is shown redacted, like a redirect's.
+    local shown = P.cleaner(s)(target) or "(the upload session)"
     local take, ended
     if src.reader then
       take, ended = reader_chunks(src.reader)
@@ -214,7 +216,7 @@ function M.install(methods, P)
       if not part then
         return source_failure(perr)
       end
-      local req = part_request(target, part, src.name, progress, offset, src.size)
+      local req = part_request(target, part, src.name, progress, offset, src.size, shown)
       local final, sent = P.one(s, req)
       result, err, detail = chunk_reply(s, sent, final, index)
       if result == nil then

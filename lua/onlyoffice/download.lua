@@ -1,7 +1,8 @@
 -- s:download(file_id, target [, options]): the file's bytes streamed to a path
 -- (atomically) or to an ltn12 sink, never held in memory.
 local args = require "onlyoffice.args"
-local check_id = require("onlyoffice.upload").check_id
+local upload = require "onlyoffice.upload"
+local check_id, monotonic = upload.check_id, upload.monotonic
 
 local M = {}
 
@@ -25,27 +26,11 @@ function M.install(methods, P)
     end
     local url = type(file) == "table" and type(file.viewUrl) == "string" and file.viewUrl
       or ("/filehandler.ashx?action=download&fileid=" .. id)
-    -- A viewUrl naming another host (a portal's internal address) is read on
-    -- the session's portal: the token only ever goes there.
-    local from = P.portal_target(s, url) or url:match("^%a+://[^/]+(/.*)$")
+    local from = P.on_portal(s, url)
     if not from then
       return nil, "the file's download URL is unusable", { kind = "http" }
     end
-    local progress, last = opts.progress, nil
-    if progress then
-      local seen_done, seen_total = -1, nil
-      progress, last = function(done, t)
-        if done > seen_done then
-          seen_done, seen_total = done, t
-          opts.progress(done, t)
-        end
-      end, function(n)
-        if seen_done ~= n or seen_total ~= n then
-          seen_done, seen_total = n, n
-          opts.progress(n, n)
-        end
-      end
-    end
+    local progress, last = monotonic(opts.progress)
     local req = { method = "GET", target = from, outside = true, progress = progress, timeout = opts.timeout }
     if type(target) == "string" then
       req.file, req.durable = target, opts.durable

@@ -13,7 +13,6 @@ local RETRY_STATUS = { [429] = true, [502] = true, [503] = true, [504] = true }
 local REDIRECT_STATUS = { [301] = true, [302] = true, [303] = true, [307] = true, [308] = true }
 local IDEMPOTENT = { GET = true, HEAD = true }
 
-local unpack = table.unpack or unpack
 
 --- new(priv) -> the pipeline bound to the C core's private functions.
 function M.new(priv)
@@ -22,11 +21,18 @@ function M.new(priv)
   local can_relogin, protect = priv.can_relogin, priv.protect
   P.is_open = priv.is_open
 
-  --- The redaction of portal text for session s (nil drops the text).
+  --- The redaction of portal text for session s (nil drops the text); made
+  --- once per session, since every answer's shaping asks for it.
   function P.cleaner(s)
-    return function(text)
-      return redact(s, text)
+    local st = state(s)
+    local clean = st.clean
+    if not clean then
+      clean = function(text)
+        return redact(s, text)
+      end
+      st.clean = clean
     end
+    return clean
   end
 
   -- Public calls run inside enter/leave: a callback that calls its own session
@@ -109,6 +115,14 @@ function M.new(priv)
       authority = authority:sub(1, -#port - 1)
     end
     return scheme .. "://" .. authority, scheme, rest
+  end
+
+  --- Where a URL the portal named (a viewUrl, an upload location) is read: its
+  --- target inside the portal, or else its path on the session's portal, since
+  --- a portal behind a proxy may name its internal address and the token only
+  --- ever goes to the session's portal. nil for a URL without a path.
+  function P.on_portal(s, url)
+    return P.portal_target(s, url) or url:match("^%a+://[^/]+(/.*)$")
   end
 
   --- The target (below the portal root) of a URL inside the portal, or nil. A
@@ -390,7 +404,6 @@ function M.new(priv)
     return req
   end
 
-  P.unpack = unpack
   return P
 end
 

@@ -67,8 +67,8 @@ local function upload_source(src, opts, level)
 end
 
 -- Progress that never goes backwards (a part sent again after a re-login
--- starts over), and that ends with done == total.
-local function monotonic(progress)
+-- starts over), and a second function that ends it with done == total.
+function M.monotonic(progress)
   if not progress then
     return nil
   end
@@ -184,9 +184,7 @@ function M.install(methods, P)
     if type(location) ~= "string" or (type(created) == "table" and created.success == false) then
       return nil, "the portal did not open an upload session", { kind = "http" }
     end
-    -- A portal behind a proxy can name its internal address here: the path is
-    -- what counts, and the token only ever goes to the session's portal.
-    local target = P.portal_target(s, location) or location:match("^%a+://[^/]+(/.*)$")
+    local target = P.on_portal(s, location)
     if not target then
       return nil, "the upload session has an unusable location", { kind = "http" }
     end
@@ -228,7 +226,7 @@ function M.install(methods, P)
   end
 
   local function run(s, folder, src, opts, chunk_size)
-    local progress, last = monotonic(opts.progress)
+    local progress, last = M.monotonic(opts.progress)
     local result, err, detail
     if src.reader and src.size == 0 and not opts.chunked and P.is_open(s) then -- libcurl would never ask it
       err = M.reader_ended(src.reader)

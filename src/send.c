@@ -282,7 +282,13 @@ static void set_failure(lua_State *L, oo_slot *slot, CURLcode rc)
 /* Stores the finished request's response in results[index] and frees the slot. */
 static void finish(lua_State *L, oo_slot *slot, CURLcode rc, int results)
 {
-    int keep = rc == CURLE_OK && slot->abort == OO_OK;
+    int keep;
+    /* Closed from a callback while this transfer ran (start() refuses after):
+     * it counts as closed even if no later callback came to stop it, as when
+     * the portal answers before the whole upload was read. */
+    if (slot->s->closing && slot->abort == OO_OK)
+        slot->abort = OO_CLOSED;
+    keep = rc == CURLE_OK && slot->abort == OO_OK;
     lua_createtable(L, 0, 8);
     if (keep && !slot->checked)
         look_at_status(slot); /* an empty body never reached on_write */

@@ -212,6 +212,11 @@ local function authenticate(code_route)
   end
   local login = type(f.username) == "string" and f.username or ""
   dict:set("last_login_body", ngx.req.get_body_data() or "")
+  dict:incr("attempts_total:" .. login:lower(), 1, 0) -- every attempt, whatever its outcome
+  local delay = dict:get("login_delay")
+  if delay then
+    ngx.sleep(delay)
+  end
   local blocked, key = throttled(login)
   if blocked then
     if flavor() == "docspace" then
@@ -805,12 +810,20 @@ function CONTROL.revoke()
   return json_send(200, { ok = true })
 end
 
+-- Every later login attempt takes ?ms= milliseconds (0: none).
+function CONTROL.login_delay()
+  local ms = tonumber(ngx.var.arg_ms) or 0
+  dict:set("login_delay", ms > 0 and ms / 1000 or nil)
+  return json_send(200, { ok = true })
+end
+
 function CONTROL.stats()
-  local logins = {}
+  local logins, attempts = {}, {}
   for login in pairs(USERS) do
     logins[login] = dict:get("logins:" .. login) or 0
+    attempts[login] = dict:get("attempts_total:" .. login) or 0
   end
-  return json_send(200, { logins = logins, total_logins = dict:get("logins") or 0,
+  return json_send(200, { logins = logins, attempts = attempts, total_logins = dict:get("logins") or 0,
     last_login_body = dict:get("last_login_body"), chunks = dict:get("chunks") or 0,
     public_saw_credentials = dict:get("public_saw_credentials") or false,
     max_inflight = dict:get("max_inflight") or 0 })
@@ -861,7 +874,7 @@ function M.handle()
     dict:incr("hits:" .. ngx.var.server_port .. " " .. ngx.req.get_method() .. " " .. uri, 1, 0)
   end
   if uri:match("^/__emu/") then
-    local f = CONTROL[uri:match("^/__emu/(%w+)$") or ""]
+    local f = CONTROL[uri:match("^/__emu/([%w_]+)$") or ""]
     return f and f() or err(404, "no such control")
   end
   if uri == "/ChunkedUploader.ashx" and method == "POST" then

@@ -55,6 +55,7 @@ describe("login", function()
         for i = 1, 5 do
           local _, _, detail = onlyoffice.login(portal[flavor], "throttle@example.com", "wrong" .. i)
           assert.equal(flavor == "docspace" and 401 or 500, detail.status)
+          assert.is_nil(detail.throttled)
         end
         -- Blocked now, even with the right password.
         local s, err, detail = onlyoffice.login(portal[flavor], "throttle@example.com", helper.PASSWORD)
@@ -66,6 +67,8 @@ describe("login", function()
           assert.equal(500, detail.status)
           assert.matches("Too many attempts", err, 1, true)
         end
+        assert.is_true(detail.throttled)
+        assert.matches("the portal's brute-force block", err, 1, true)
       end)
     end)
   end
@@ -149,6 +152,20 @@ describe("login", function()
       { "an Authorization header option", function()
         onlyoffice.login("http://x", "u", "p", { headers = { authorization = "x" } })
       end, "set by the session" },
+      { "an unknown transport", function() onlyoffice.login("http://x", "u", "p", { transport = "tcp" }) end,
+        "option \"transport\" must be \"curl\" or \"ngx\"" },
+      { "a location without transport ngx", function()
+        onlyoffice.login("http://x", "u", "p", { location = "/_onlyoffice" })
+      end, "option \"location\" belongs to transport \"ngx\"" },
+      { "a curl option with transport ngx", function()
+        onlyoffice.login("http://x", "u", "p", { transport = "ngx", verify = false })
+      end, "option \"verify\" has no effect with transport \"ngx\"" },
+      { "a location that is not a path", function()
+        onlyoffice.login("http://x", "u", "p", { transport = "ngx", location = "/a b" })
+      end, "option \"location\" must be a path" },
+      { "transport ngx outside nginx", function()
+        onlyoffice.session("http://x", "token", { transport = "ngx" })
+      end, "transport \"ngx\" works only inside nginx's Lua module" },
     }
     for _, case in ipairs(cases) do
       it(case[1], function()

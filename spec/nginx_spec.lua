@@ -22,14 +22,37 @@ local function get_many(url, n)
   return counts
 end
 
--- The pool takes every call the specs make at once (40) without refusing one,
--- whichever worker they land on; the full-pool spec sizes its own.
 local function start_app(portal, vars)
-  local v = { PORTAL = portal.docspace, THREADS = 4, QUEUE = 60, VMS = 64, CREDENTIALS = "/nonexistent" }
+  local v = { PORTAL = portal.docspace, UPSTREAM = portal.docspace:match("//(.*)"), TRUST = portal.cafile,
+    PASSWORD = helper.PASSWORD, CREDENTIALS = "/nonexistent" }
   for k, x in pairs(vars or {}) do
     v[k] = x
   end
   return helper.start({ template = helper.root .. "/spec/support/app.conf", workers = v.WORKERS or 2, vars = v })
+end
+
+-- Starts n GETs of url in the background, writing each answer (status last)
+-- to DIR/out.i; wait(dir) waits for them.
+local function background(url, n)
+  local dir = sh("mktemp -d /tmp/onlyoffice-ngx.XXXXXX"):match("%S+")
+  sh(("cd %s; for i in $(seq %d); do (curl -s -m 60 -w '\\n%%{http_code}' '%s' > out.$i; touch done.$i) "
+    .. ">/dev/null 2>&1 & done"):format(dir, n, url))
+  return dir
+end
+
+local function collect(dir, n)
+  sh(("cd %s; for i in $(seq 600); do [ $(ls done.* 2>/dev/null | wc -l) -ge %d ] && break; sleep 0.1; done")
+    :format(dir, n))
+  local answers = {}
+  for i = 1, n do
+    answers[i] = helper.read_file(dir .. "/out." .. i) or ""
+  end
+  sh("rm -rf '" .. dir .. "'")
+  return answers
+end
+
+local function attempts(portal)
+  return portal:control("stats").attempts[helper.USER]
 end
 
 describe("onlyoffice.ngx in nginx", function()
@@ -72,9 +95,7 @@ describe("onlyoffice.ngx in nginx", function()
 
   it("keeps answering other requests while slow portal calls are in flight", function()
     local dir = sh("mktemp -d /tmp/onlyoffice-ngx.XXXXXX"):match("%S+")
-    -- Three 1.5 s portal calls in the background; /fast and /me must answer before any
-    -- ends. Three, not four: should all land on the worker that gets /me, its pool of
-    -- four threads still has one for /me.
+    -- Three 1.5 s portal calls in the background; /fast and /me must answer before any ends.
     sh(("cd %s; for i in 1 2 3; do curl -s -m 20 '%s/slow?ms=1500' > slow.$i & done; sleep 0.3; "
       .. "curl -s -m 20 '%s/fast' > fast; curl -s -m 20 '%s/me' > me; "
       .. "for i in 1 2 3; do [ -s slow.$i ] && echo slow.$i; done > early; wait")
@@ -83,7 +104,7 @@ describe("onlyoffice.ngx in nginx", function()
     assert.matches(helper.USER, helper.read_file(dir .. "/me"), 1, true)
     assert.equal("", helper.read_file(dir .. "/early"), "a slow call finished before the fast requests")
     for i = 1, 3 do
-      assert.equal("slow ok\n", helper.read_file(dir .. "/slow." .. i))
+      assert.equal("ok slow\n", helper.read_file(dir .. "/slow." .. i))
     end
     sh("rm -rf '" .. dir .. "'")
   end)
@@ -100,22 +121,109 @@ describe("onlyoffice.ngx in nginx", function()
     other:stop()
     assert.matches("must be a regular file of the reading user with mode 0600 or 0400", refused, 1, true)
     assert.equal(200, status)
-    assert.equal(helper.USER .. "\n", body)
+    assert.equal("ok " .. helper.USER .. "\n", body)
   end)
 
-  it("answers a full thread pool with a clear error and keeps the worker alive", function()
-    local small = start_app(portal, { WORKERS = 1, THREADS = 1, QUEUE = 1, VMS = 2 })
-    local counts = get_many(small.url .. "/slow?ms=600", 8)
-    local status, body = get(small.url .. "/fast")
-    local log = helper.read_file(small.prefix .. "/error.log") or ""
-    small:stop()
-    assert.is_true((counts[503] or 0) >= 1, "no call was refused")
-    assert.is_true((counts[200] or 0) >= 1, "no call went through")
-    assert.equal(8, (counts[503] or 0) + (counts[200] or 0))
+  it("makes one login attempt for a burst of calls with a wrong password, and shares its failure", function()
+    local wrong = start_app(portal, { PASSWORD = "wrong-horse-8" })
+    local counts = get_many(wrong.url .. "/me", 40)
+    local status, body = get(wrong.url .. "/me")
+    local log = helper.read_file(wrong.prefix .. "/error.log") or ""
+    wrong:stop()
+    assert.equal(41, (counts[503] or 0) + 1, "every client gets the login failure")
+    assert.equal(1, attempts(portal), "one attempt at the portal for all workers and calls")
+    assert.equal(503, status)
+    assert.matches('"kind":"login"', body, 1, true)
+    assert.matches("login failed: HTTP 401", log, 1, true)
+    assert.is_nil(log:find("wrong-horse-8", 1, true))
+  end)
+
+  it("reports the portal's brute-force block as such, and backs off from it", function()
+    -- Six failures from this address block the account: even the right password gets 403.
+    for _ = 1, 6 do
+      local s = require("onlyoffice").login(portal.docspace, helper.USER, "wrong-horse-8", { retries = 0 })
+      assert.is_nil(s)
+    end
+    local before = attempts(portal)
+    local counts = get_many(app.url .. "/me", 10)
+    local log = helper.read_file(app.prefix .. "/error.log") or ""
+    assert.equal(10, counts[503])
+    assert.equal(before + 1, attempts(portal))
+    assert.matches("HTTP 403: Too many login attempts. Please try again later (the portal's brute-force block", log,
+      1, true)
+    local _, body = get(app.url .. "/me")
+    assert.matches('"throttled":true', body, 1, true)
+    assert.equal(before + 1, attempts(portal))
+  end)
+
+  it("loses no call in flight on a reload or a quit", function()
+    for _, signal in ipairs({ "HUP", "QUIT" }) do
+      local dir = background(app.url .. "/slow?ms=1500", 8)
+      sh("sleep 0.5; kill -" .. signal .. " $(cat '" .. app.prefix .. "/nginx.pid')")
+      local answers = collect(dir, 8)
+      for i = 1, 8 do
+        assert.equal("ok slow\n\n200", answers[i], signal .. ": call " .. i)
+      end
+    end
+  end)
+
+  it("refuses a typo in the options in new, before any call, and leaves no lock", function()
+    local status, body = get(app.url .. "/typo")
     assert.equal(200, status)
-    assert.equal("fast\n", body)
-    assert.is_nil(log:find("exited on signal", 1, true))
-    assert.is_nil(log:find("invalid pointer", 1, true))
+    assert.matches('unknown option "timeuot"', body, 1, true)
+    assert.matches("\n0\n$", body) -- the shared dict is empty: nothing was attempted
+    assert.equal(200, (get(app.url .. "/me")))
+    assert.equal(1, attempts(portal))
+  end)
+
+  it("keeps helpers with different options apart, and sends nothing of the client's request", function()
+    local out = sh("curl -s -m 20 -H 'Cookie: client=1' -H 'Authorization: Basic Y2xpZW50' -H 'X-Client: 1' '"
+      .. app.url .. "/echo'")
+    local seen = require("cjson").decode(out)
+    local other = require("cjson").decode(sh("curl -s -m 20 '" .. app.url .. "/echo_options'"))
+    assert.is_nil(seen.cookie)
+    assert.is_nil(seen["x-client"])
+    assert.is_truthy(portal:valid(seen.authorization))
+    assert.matches("^onlyoffice", seen["user-agent"])
+    assert.equal("spec-agent", other["user-agent"])
+    assert.are_not.equal(seen.authorization, other.authorization)
+    assert.equal(2, portal:logins())
+  end)
+
+  it("keeps one login when it outlasts the lock's lease, and callers that wait less time out", function()
+    portal:control("login_delay", { ms = 4500 })
+    local dir = background(app.url .. "/me", 10)
+    sh("sleep 0.3")
+    local status, body = get(app.url .. "/me_short_wait")
+    local answers = collect(dir, 10)
+    portal:control("login_delay", { ms = 0 })
+    assert.equal(504, status)
+    assert.matches("timed out after 1 s waiting for another caller's login", body, 1, true)
+    for i = 1, 10 do
+      assert.matches("200$", answers[i])
+    end
+    assert.equal(1, attempts(portal))
+    assert.equal(200, (get(app.url .. "/me_short_wait")))
+    assert.equal(1, attempts(portal))
+  end)
+
+  it("runs the whole module over subrequests in a handler: batch, retries, redirects, re-login, close", function()
+    local status, body = get(app.url .. "/seams")
+    assert.equal(200, status, body)
+    local out = require("cjson").decode(body)
+    assert.equal(helper.USER, out.email)
+    assert.same({ true, true, 404 }, out.batch)
+    assert.equal(2, out.retried_hits)
+    assert.equal(helper.USER, out.redirected)
+    assert.is_true(out.leak_hidden)
+    assert.is_true(out.leak_starred)
+    assert.matches("need the curl transport", out.upload, 1, true)
+    assert.is_true(out.relogged)
+    assert.matches("session is in use", out.second_thread, 1, true)
+    assert.is_true(out.first_thread)
+    assert.same({ true, "session is closed", "closed" }, out.closed)
+    assert.equal("too_large", out.too_large)
+    assert.equal("> POST /api/2.0/authentication (login)", out.traced)
   end)
 
   it("never writes the token or the password to the error log", function()

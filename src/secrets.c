@@ -90,6 +90,43 @@ int oo_login_body(lua_State *L, const oo_session *s, const char *code, oo_buffer
     return 0;
 }
 
+/* The protected half of login_body: (buffer, session, code) -> body | nil. */
+static int build_login_body(lua_State *L)
+{
+    oo_buffer *b = (oo_buffer *)lua_touserdata(L, 1);
+    const oo_session *s = (const oo_session *)lua_touserdata(L, 2);
+    if (oo_login_body(L, s, lua_tostring(L, 3), b) != 0)
+        lua_pushnil(L);
+    else
+        lua_pushlstring(L, b->data, b->len);
+    return 1;
+}
+
+/* login_body(s [, code]) -> the login's JSON body, or nil without a password.
+ * Only for transports that send from Lua (nginx subrequests): the curl path
+ * builds the body in C and never makes this string. */
+static int login_body(lua_State *L)
+{
+    oo_session *s = oo_session_check(L, 1);
+    const char *code = luaL_optstring(L, 2, NULL);
+    oo_buffer b = { NULL, 0, 0 };
+    int failed;
+    /* Built and pushed under pcall: an error must not skip the wipe. */
+    lua_pushcfunction(L, build_login_body);
+    lua_pushlightuserdata(L, &b);
+    lua_pushlightuserdata(L, s);
+    if (code)
+        lua_pushstring(L, code);
+    else
+        lua_pushnil(L);
+    failed = lua_pcall(L, 3, 1, 0);
+    oo_buffer_wipe(&b);
+    oo_buffer_free(&b);
+    if (failed)
+        return lua_error(L);
+    return 1;
+}
+
 void oo_secrets_private(lua_State *L)
 {
     static const luaL_Reg fns[] = {
@@ -97,6 +134,7 @@ void oo_secrets_private(lua_State *L)
         { "set_token", set_token },
         { "forget_password", forget_password },
         { "can_relogin", can_relogin },
+        { "login_body", login_body },
         { NULL, NULL }
     };
     luaL_setfuncs(L, fns, 0);

@@ -1,7 +1,8 @@
--- Request handlers for examples/nginx/nginx.conf: each portal call runs in the
--- "onlyoffice" thread pool, so the worker keeps serving other requests meanwhile.
+-- Request handlers for examples/nginx/nginx.conf: each portal call is a
+-- subrequest to the internal location of onlyoffice.conf, so the worker keeps
+-- serving other requests meanwhile.
 local cjson = require "cjson.safe"
-local portal = require("onlyoffice.ngx").new({ pool = "onlyoffice", dict = "onlyoffice" })
+local portal = require("onlyoffice.ngx").new({ dict = "onlyoffice" })
 
 local M = {}
 
@@ -16,10 +17,13 @@ end
 -- where the module has already replaced the token and password with ***.
 local function failed(err, detail)
   ngx.log(ngx.ERR, "onlyoffice: ", err)
-  if detail.busy then
-    return reply(503, { error = "busy, try again" })
+  if detail.kind == "login" or detail.kind == "timeout" then
+    -- The service account cannot log in now (wrong password, the portal's
+    -- brute-force block, a login still running): say when to come back.
+    ngx.header["Retry-After"] = detail.retry_in and math.ceil(detail.retry_in) or 5
+    return reply(503, { error = "portal login unavailable", kind = detail.kind, throttled = detail.throttled })
   end
-  return reply(502, { error = "portal request failed", status = detail.status })
+  return reply(502, { error = "portal request failed", kind = detail.kind, status = detail.status })
 end
 
 --- GET /me: who the service account is.

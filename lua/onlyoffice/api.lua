@@ -20,6 +20,7 @@ function A.new(priv, P, core)
   }
 
   local methods = priv.methods
+  local subrequest = require("onlyoffice.subrequest").new(priv)
   local unpack = table.unpack or unpack
 
   local DEFAULT_RETRIES = 2
@@ -33,6 +34,10 @@ function A.new(priv, P, core)
     st.retries = opts.retries or DEFAULT_RETRIES
     st.max_retry_wait = opts.max_retry_wait or DEFAULT_MAX_RETRY_WAIT
     st.trace = opts.trace
+    if opts.transport == "ngx" then
+      st.send, st.sleep = subrequest(s, opts)
+      st.yields = true
+    end
     return s, opts
   end
 

@@ -11,8 +11,12 @@ local OPTIONS = {
   timeout = "number", connect_timeout = "number", stall_timeout = "number", verify = "boolean",
   cafile = "string", proxy = "string", user_agent = "string", headers = "table", relogin = "boolean",
   retries = "number", code = "string", max_body = "number", max_retry_wait = "number",
-  trace = "function",
+  trace = "function", transport = "string", location = "string",
 }
+
+-- What the curl transport does itself and, with transport "ngx", the internal
+-- location's directives do instead: refused there rather than ignored.
+local CURL_ONLY = { "timeout", "connect_timeout", "stall_timeout", "verify", "cafile", "proxy", "headers" }
 
 -- Numeric options: the range each must fall in, so that no value silently
 -- means "no limit" and every conversion in C stays defined.
@@ -235,10 +239,33 @@ function M.options(opts, level)
   if copy.code ~= nil and not (copy.code:match("^[A-Za-z0-9]+$") and #copy.code <= 64) then
     fail(level, "option \"code\" must be 1 to 64 letters or digits")
   end
+  M.transport(copy, level + 1)
   if copy.headers then
     copy.headers = M.header_lines(copy.headers, level + 1)
   end
   return copy
+end
+
+--- Checks the transport options: "curl" (the default) or "ngx" with its location.
+function M.transport(opts, level)
+  local transport = opts.transport
+  if transport == nil or transport == "curl" then
+    if opts.location ~= nil then
+      fail(level, "option \"location\" belongs to transport \"ngx\"")
+    end
+    return
+  end
+  if transport ~= "ngx" then
+    fail(level, "option \"transport\" must be \"curl\" or \"ngx\", got %q", transport)
+  end
+  for _, k in ipairs(CURL_ONLY) do
+    if opts[k] ~= nil then
+      fail(level, "option %q has no effect with transport \"ngx\": set it on the internal location", k)
+    end
+  end
+  if opts.location ~= nil and not opts.location:match("^/[A-Za-z0-9%-%._~/]*$") then
+    fail(level, "option \"location\" must be a path of letters, digits and -._~/ starting with /")
+  end
 end
 
 local REQUEST_OPTIONS = { query = "table", headers = "table", timeout = "number" }

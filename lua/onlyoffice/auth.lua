@@ -49,6 +49,12 @@ function M.new(priv, P)
       if detail.kind == "http" or detail.kind == "redirect" then
         detail.kind = "login"
         message = message:gsub("^POST [^:]*: ", "")
+        -- DocSpace's brute-force block (403), Workspace's (500): even the right
+        -- password is refused until it ends.
+        if (detail.status == 403 or detail.status == 500) and message:find("[Tt]oo many [%w ]*attempts") then
+          detail.throttled = true
+          message = message .. " (the portal's brute-force block: even the right password is refused until it ends)"
+        end
         return fail(message, detail)
       end
       return nil, message, detail

@@ -57,10 +57,13 @@ function M.new(priv)
   --- Runs fn(s, ...) as one public call on s. protect is pcall from C, so a
   --- callback that yields fails there instead of leaving the session busy.
   function P.call(s, fn, ...)
+    local yields = state(s).yields
     if not enter(s) then
-      error("session is in use (called from its own callback)", 3)
+      error(yields and "session is in use by another call (one call at a time per session)"
+        or "session is in use (called from its own callback)", 3)
     end
-    return finish_call(s, protect(fn, s, ...))
+    -- A subrequest yields the nginx request's coroutine: Lua's pcall lets it.
+    return finish_call(s, (yields and pcall or protect)(fn, s, ...))
   end
 
   --- Whether s is inside a public call.
@@ -262,7 +265,7 @@ function M.new(priv)
       if trace then
         trace_out(s, trace, list)
       end
-      local resps = send(s, list, 1)
+      local resps = (st.send or send)(s, list, 1)
       if trace then
         trace_in(trace, resps)
       end
@@ -271,7 +274,7 @@ function M.new(priv)
       if what == "final" then
         return value or r, req
       elseif what == "retry" then
-        sleep(value)
+        (st.sleep or sleep)(value)
       elseif what == "again" then
         req = value
       else
@@ -303,7 +306,7 @@ function M.new(priv)
       if trace then
         trace_out(s, trace, list)
       end
-      local resps = send(s, list, math.min(concurrency or 1, #list))
+      local resps = (st.send or send)(s, list, math.min(concurrency or 1, #list))
       if trace then
         trace_in(trace, resps)
       end
@@ -335,7 +338,7 @@ function M.new(priv)
         table.sort(again)
       end
       if longest > 0 then
-        sleep(longest)
+        (st.sleep or sleep)(longest)
       end
       pending = again
     end

@@ -1,25 +1,113 @@
 -- Handlers the nginx spec needs beyond the example's.
-local portal = require("onlyoffice.ngx").new({ pool = "onlyoffice", dict = "onlyoffice" })
+local onlyoffice_ngx = require "onlyoffice.ngx"
+local portal = onlyoffice_ngx.new({ dict = "onlyoffice" })
 
 local M = {}
 
---- GET /slow?ms=N: a portal call that takes N ms; answers "slow <status>".
-function M.slow()
-  local data, err, detail = portal:get("emu/slow", { ms = tonumber(ngx.var.arg_ms) or 1000 })
-  if not data then
-    ngx.status = detail.busy and 503 or 502
-    ngx.say(err)
+-- "ok <text>" or the failure's status, kind and message, one per line.
+local function show(data, err, detail, text)
+  if data == nil then
+    ngx.status = detail.kind == "timeout" and 504 or 502
+    ngx.say(detail.kind, " ", tostring(detail.status), " ", tostring(detail.throttled), "\n", err)
     return ngx.exit(ngx.HTTP_OK)
   end
-  ngx.say("slow ok")
+  ngx.say("ok ", text or "")
 end
 
---- GET /me_file: like /me, with the credentials read from a file in the thread.
+--- GET /slow?ms=N: a portal call that takes N ms.
+function M.slow()
+  local data, err, detail = portal:get("emu/slow", { ms = tonumber(ngx.var.arg_ms) or 1000 })
+  show(data, err, detail, "slow")
+end
+
+--- GET /me_file: like /me, with the credentials read from a file.
 function M.me_from_file()
-  local p = require("onlyoffice.ngx").new({ pool = "onlyoffice", dict = "onlyoffice",
-    credentials_file = ngx.var.credentials_file })
-  local me, err = p:get("people/@self")
-  ngx.say(me and me.email or err)
+  local p = onlyoffice_ngx.new({ dict = "onlyoffice", credentials_file = ngx.var.credentials_file })
+  local me, err, detail = p:get("people/@self")
+  show(me, err, detail, me and me.email)
+end
+
+--- GET /echo_options: what the portal saw of a call by a helper with other
+--- options (hence its own session and login); /echo: the same for the default.
+local other = onlyoffice_ngx.new({ dict = "onlyoffice", options = { user_agent = "spec-agent", retries = 1 } })
+local function echo(p)
+  local seen, err, detail = p:get("emu/echo")
+  if seen == nil then
+    return show(seen, err, detail)
+  end
+  ngx.header["Content-Type"] = "application/json"
+  ngx.say(require("cjson").encode(seen.headers))
+end
+
+function M.echo_options()
+  echo(other)
+end
+
+function M.echo()
+  echo(portal)
+end
+
+--- GET /me_short_wait: waits at most 1 s for another caller's login.
+local impatient = onlyoffice_ngx.new({ dict = "onlyoffice", login_wait = 1 })
+function M.me_short_wait()
+  local me, err, detail = impatient:get("people/@self")
+  show(me, err, detail, me and me.email)
+end
+
+--- GET /typo: a mistake in the options raises in new, before any call.
+function M.typo()
+  local ok, err = pcall(onlyoffice_ngx.new, { dict = "onlyoffice", options = { timeuot = 5 } })
+  ngx.say(ok and "accepted" or err)
+  ngx.say(#ngx.shared.onlyoffice:get_keys(0))
+end
+
+--- GET /seams: the whole module with transport "ngx" inside a handler, each
+--- feature against the others; answers a JSON table of what happened.
+function M.seams()
+  local onlyoffice = require "onlyoffice"
+  local url, user, password = os.getenv("ONLYOFFICE_URL"), os.getenv("ONLYOFFICE_USER"),
+    os.getenv("ONLYOFFICE_PASSWORD")
+  local out = {}
+  local traced = {}
+  local s = assert(onlyoffice.login(url, user, password, { transport = "ngx",
+    trace = function(line) traced[#traced + 1] = line end }))
+  local token = s:token()
+  out.email = s:get("people/@self").email
+  local results = s:batch({ { "GET", "people/@self" }, { "GET", "emu/slow", query = { ms = 200 } },
+    { "GET", "emu/status", query = { code = 404 } } }, { concurrency = 2 })
+  out.batch = { results[1].ok, results[2].ok, results[3][3].status }
+  local flaky = s:get("emu/flaky", { key = "seams", times = 1, status = 429, after = 1 })
+  out.retried_hits = flaky and flaky.hits
+  local moved = s:get("emu/redirect", { to = "/api/2.0/people/@self", code = 302 })
+  out.redirected = moved and moved.email
+  local _, leak_err, leak = s:get("emu/leak")
+  out.leak_hidden = not leak_err:find(token, 1, true) and not require("cjson").encode(leak):find(token, 1, true)
+  out.leak_starred = leak_err:find("***", 1, true) ~= nil
+  local ok_up, up_err = pcall(s.upload, s, 1, { data = "x" }, { name = "x.txt" })
+  out.upload = ok_up and "accepted" or up_err
+  -- Revoked: the session logs in again by itself, through the subrequests too.
+  s:get("/__emu/revoke", { user = user })
+  local again = s:get("people/@self")
+  out.relogged = again and again.email and s:token() ~= token
+  -- Two light threads on one session: one call at a time.
+  local a = ngx.thread.spawn(function() return s:get("emu/slow", { ms = 300 }) end)
+  local b = ngx.thread.spawn(function() return pcall(s.get, s, "people/@self") end)
+  local _, b_ok, b_err = ngx.thread.wait(b)
+  local _, a_data = ngx.thread.wait(a)
+  out.second_thread = b_ok and "accepted" or b_err
+  out.first_thread = a_data and a_data.slept
+  local fresh = s:token()
+  -- Closed from another light thread while its call is in flight.
+  local c = ngx.thread.spawn(function() return s:get("emu/slow", { ms = 300 }) end)
+  s:close()
+  local _, c_data, c_err, c_detail = ngx.thread.wait(c)
+  out.closed = { c_data == nil, c_err, c_detail and c_detail.kind }
+  local small = onlyoffice.session(url, fresh, { transport = "ngx", max_body = 20 })
+  local _, _, big = small:get("people/@self")
+  out.too_large = big and big.kind
+  out.traced = #traced > 0 and traced[1]
+  ngx.header["Content-Type"] = "application/json"
+  ngx.say(require("cjson").encode(out))
 end
 
 return M

@@ -226,6 +226,28 @@ describe("onlyoffice.ngx in nginx", function()
     assert.equal("> POST /api/2.0/authentication (login)", out.traced)
   end)
 
+  it("checks the portal's certificate through the internal location", function()
+    local upstream = portal.https:match("//(.*)")
+    -- nginx checks DNS names (its certificate has localhost), not IP addresses.
+    local port = upstream:match(":(%d+)$")
+    local good = start_app(portal, { PORTAL = "https://localhost:" .. port, UPSTREAM = upstream })
+    local status, body = get(good.url .. "/me")
+    good:stop()
+    local before = attempts(portal)
+    -- The same server under a name its certificate does not cover.
+    local wrong = start_app(portal, { PORTAL = "https://portal.invalid:" .. port, UPSTREAM = upstream })
+    local wstatus, wbody = get(wrong.url .. "/me")
+    local log = helper.read_file(wrong.prefix .. "/error.log") or ""
+    wrong:stop()
+    assert.equal(200, status, body)
+    assert.equal(502, wstatus)
+    assert.matches('"kind":"network"', wbody, 1, true)
+    assert.matches("the portal did not answer (nginx: HTTP 502, see its error log)", log, 1, true)
+    assert.matches('upstream SSL certificate does not match "portal.invalid"', log, 1, true)
+    assert.equal(1, before)
+    assert.equal(before, attempts(portal), "nothing reached the portal over the unverified connection")
+  end)
+
   it("never writes the token or the password to the error log", function()
     get_many(app.url .. "/me", 5)
     portal:control("revoke", { user = helper.USER })

@@ -3,7 +3,8 @@ local cjson = require "cjson"
 local profile = {
   firstName = "Ada", lastName = "Example", userName = "ada.example", email = "bench@example.com",
   status = 1, activationStatus = 1, department = "Research and Development",
-  workFrom = "2021-03-01T00:00:00.0000000+00:00", location = "Riga", notes = ("Maintains the document automation service. "):rep(5),
+  workFrom = "2021-03-01T00:00:00.0000000+00:00", location = "Riga",
+  notes = ("Maintains the document automation service. "):rep(5),
   displayName = "Ada Example", title = "Senior Engineer", isAdmin = false, isOwner = false, isVisitor = false,
   isCollaborator = false, isLDAP = false, isSSO = false, cultureName = "en-US", mobilePhone = "+37120000000",
   mobilePhoneActivationStatus = 0, isRoomAdmin = true, quotaLimit = -1, usedSpace = 123456789,

@@ -199,13 +199,20 @@ local function take(p, token)
   return s
 end
 
+-- Idle sessions kept per portal and worker; a burst beyond it closes the rest.
+local MAX_IDLE = 64
+
 local function give_back(p, s)
   local list = idle[p.key]
   if not list then
     list = {}
     idle[p.key] = list
   end
-  list[#list + 1] = s
+  if #list < MAX_IDLE then
+    list[#list + 1] = s
+  else
+    s:close()
+  end
 end
 
 ---------------------------------------------------------------------------

@@ -84,6 +84,12 @@ function M.new(priv)
         return { kind = "closed", message = "session is closed" }
       end
       if res.truncated then
+        -- nginx's own 502/504 (no connection, TLS refused, timeout) come as an
+        -- empty, truncated answer; the reason is in nginx's error log.
+        if (res.status == 502 or res.status == 504) and (res.body or "") == "" then
+          return { kind = res.status == 504 and "timeout" or "network",
+            message = "the portal did not answer (nginx: HTTP " .. res.status .. ", see its error log)" }
+        end
         return { kind = "network", message = "the portal's answer was cut short" }
       end
       local headers = {}

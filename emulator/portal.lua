@@ -217,6 +217,10 @@ local function authenticate(code_route)
   if delay then
     ngx.sleep(delay)
   end
+  local fault = dict:get("login_fault")
+  if fault then -- a portal that cannot log anyone in now (a 503 from its proxy, say)
+    return err(fault, "Service unavailable")
+  end
   local blocked, key = throttled(login)
   if blocked then
     if flavor() == "docspace" then
@@ -642,6 +646,12 @@ function FAULTS.leak()
     .. (ngx.req.get_body_data() or ""))
 end
 
+-- A portal's answer that would make an nginx in front serve another location.
+function FAULTS.accel()
+  ngx.header["X-Accel-Redirect"] = "/fast"
+  return ok({ from = "portal" })
+end
+
 function FAULTS.always401()
   return unauthorized()
 end
@@ -814,6 +824,13 @@ end
 function CONTROL.login_delay()
   local ms = tonumber(ngx.var.arg_ms) or 0
   dict:set("login_delay", ms > 0 and ms / 1000 or nil)
+  return json_send(200, { ok = true })
+end
+
+-- Every later login attempt answers ?status= (0: none).
+function CONTROL.login_fault()
+  local status = tonumber(ngx.var.arg_status) or 0
+  dict:set("login_fault", status > 0 and status or nil)
   return json_send(200, { ok = true })
 end
 

@@ -24,7 +24,7 @@ end
 
 local function start_app(portal, vars)
   local v = { PORTAL = portal.docspace, UPSTREAM = portal.docspace:match("//(.*)"), TRUST = portal.cafile,
-    PASSWORD = helper.PASSWORD, CREDENTIALS = "/nonexistent" }
+    PASSWORD = helper.PASSWORD, USER = helper.USER, CREDENTIALS = "/nonexistent" }
   for k, x in pairs(vars or {}) do
     v[k] = x
   end
@@ -176,7 +176,7 @@ describe("onlyoffice.ngx in nginx", function()
     assert.equal(1, attempts(portal))
   end)
 
-  it("keeps helpers with different options apart, and sends nothing of the client's request", function()
+  it("keeps helpers with different options apart, sharing their login, and sends nothing of the client's", function()
     local out = sh("curl -s -m 20 -H 'Cookie: client=1' -H 'Authorization: Basic Y2xpZW50' -H 'X-Client: 1' '"
       .. app.url .. "/echo'")
     local seen = require("cjson").decode(out)
@@ -184,14 +184,49 @@ describe("onlyoffice.ngx in nginx", function()
     assert.is_nil(seen.cookie)
     assert.is_nil(seen["x-client"])
     assert.is_truthy(portal:valid(seen.authorization))
-    assert.matches("^onlyoffice", seen["user-agent"])
+    assert.equal("onlyoffice-lua (nginx)", seen["user-agent"])
     assert.equal("spec-agent", other["user-agent"])
-    assert.are_not.equal(seen.authorization, other.authorization)
-    assert.equal(2, portal:logins())
+    assert.equal(seen.authorization, other.authorization, "one login per credentials")
+    assert.equal(1, portal:logins())
+    -- A POST without a body sends an empty one, whether the handler read the client's or not.
+    for _, read in ipairs({ "?read=1", "" }) do
+      local posted = require("cjson").decode(sh("curl -s -m 20 -X POST --data 'client-secret=hunter2' '"
+        .. app.url .. "/echo_post" .. read .. "'"))
+      assert.same({ body = "", length = "0", ctype = "" }, posted)
+    end
+  end)
+
+  it("keys the token by the credentials: a reload with another user logs that user in", function()
+    assert.matches(helper.USER, select(2, get(app.url .. "/me")), 1, true)
+    local conf = helper.read_file(app.prefix .. "/nginx.conf")
+    helper.write_file(app.prefix .. "/nginx.conf",
+      (conf:gsub("ONLYOFFICE_USER=[^;]*;", "ONLYOFFICE_USER=pascal@example.com;")))
+    sh("kill -HUP $(cat '" .. app.prefix .. "/nginx.pid'); sleep 1")
+    local status, body = get(app.url .. "/me")
+    assert.equal(200, status)
+    assert.matches("pascal@example.com", body, 1, true)
+    assert.equal(1, portal:logins("pascal@example.com"))
+  end)
+
+  it("backs off from a login that raised after reaching the portal, and from a 503, briefly", function()
+    local counts = get_many(app.url .. "/trace_raises", 10)
+    assert.equal(10, counts[502])
+    assert.equal(1, attempts(portal))
+    local _, body = get(app.url .. "/trace_raises")
+    assert.matches("the login raised", body, 1, true)
+    sh("sleep 1.2")
+    portal:control("login_fault", { status = 503 })
+    get_many(app.url .. "/me", 10)
+    local _, failed = get(app.url .. "/me")
+    portal:control("login_fault", { status = 0 })
+    assert.equal(2, attempts(portal)) -- one more, for the first /me
+    assert.matches('"kind":"login"', failed, 1, true)
+    sh("sleep 2.2") -- the second failure's back-off: 2 s, not the 30 s of a rejected password
+    assert.equal(200, (get(app.url .. "/me")))
   end)
 
   it("keeps one login when it outlasts the lock's lease, and callers that wait less time out", function()
-    portal:control("login_delay", { ms = 4500 })
+    portal:control("login_delay", { ms = 6000 })
     local dir = background(app.url .. "/me", 10)
     sh("sleep 0.3")
     local status, body = get(app.url .. "/me_short_wait")
@@ -222,6 +257,12 @@ describe("onlyoffice.ngx in nginx", function()
     assert.matches("session is in use", out.second_thread, 1, true)
     assert.is_true(out.first_thread)
     assert.same({ true, "session is closed", "closed" }, out.closed)
+    assert.equal("portal", out.accel)
+    assert.equal("/api/2.0/emu/echo?q=a%20b%09X-Injected:%201", out.redirect_uri)
+    assert.matches("need the curl transport", out.batch_refused, 1, true)
+    assert.equal(1, out.batch_sent, "nothing of the batch was sent")
+    assert.equal("too_large", out.huge)
+    assert.same({ "closed", 2 }, out.retry_after_close) -- the 503, then the check itself: no retry
     assert.equal("too_large", out.too_large)
     assert.equal("> POST /api/2.0/authentication (login)", out.traced)
   end)

@@ -6,13 +6,16 @@
 -- Calls go out as subrequests to an internal location that proxies to the
 -- portal (transport "ngx", see onlyoffice.subrequest): the handler yields, the
 -- worker keeps serving, and a graceful reload or quit waits for calls in flight
--- as it waits for any proxied request. The token lives in a lua_shared_dict:
--- one login serves every worker. A login is attempted by one caller at a time
--- across all workers, under a lock that its holder keeps alive while it runs;
--- the others wait without holding anything but a timer, and take its result,
--- success or failure. A failure stays shared for a back-off that grows with
--- each failure and never allows more attempts than the portal's brute-force
--- protection tolerates.
+-- as it waits for any proxied request.
+--
+-- The token lives in a lua_shared_dict under a keyed hash of the credentials
+-- (portal URL, user name, password), so every worker and every helper with the
+-- same credentials shares one login, and other credentials never get its token.
+-- A login is attempted by one caller at a time across all workers, under a lock
+-- that its holder keeps alive while it runs; the others wait without holding
+-- anything but a timer, and take its result, success or failure. A failure
+-- stays shared for a back-off that grows with each failure and never allows
+-- more attempts than the portal's brute-force protection tolerates.
 local onlyoffice = require "onlyoffice"
 local args = require "onlyoffice.args"
 local cjson = require "cjson.safe"
@@ -28,33 +31,40 @@ local CONFIG_KEYS = { dict = "string", location = "string", url = "string", user
   url_env = "string", username_env = "string", password_env = "string", credentials_file = "string",
   options = "table", login_wait = "number" }
 
--- The login lock is a lease: its holder renews it while the login runs, so a
--- login slower than any fixed wait still is the only one, and a worker that
--- dies holding it frees it within LEASE seconds.
-local LEASE, RENEW = 3, 1
+-- The login lock is a lease with an owner: its holder renews it while the login
+-- runs, so a login slower than any fixed wait still is the only one, and a
+-- worker that dies holding it (or whose event loop is blocked that long) frees
+-- it within LEASE seconds.
+local LEASE, RENEW = 5, 1
 
 -- Back-off after a failed login, in seconds, doubling per failure up to the
 -- cap. A rejected password starts at 15 s: at most four attempts in any 60 s,
 -- below DocSpace's default of more than five per 60 s that blocks the account
 -- for 60 s. A refusal by that block waits out the block itself.
 local BACKOFF = {
-  credentials = { 15, 300 }, -- the portal answered the login with a refusal
+  credentials = { 15, 300 }, -- the portal refused the user name or password
   throttled = { 60, 300 }, -- the portal's brute-force block
-  other = { 1, 30 }, -- network, 5xx, configuration: retried sooner
+  other = { 1, 30 }, -- no answer, a 5xx, a callback that raised: retried sooner
 }
+
+-- Idle sessions kept per worker and helper options; a burst beyond it closes the rest.
+local MAX_IDLE = 32
 
 ---------------------------------------------------------------------------
 -- Configuration (checked in new, before any call)
 ---------------------------------------------------------------------------
 
--- Options change a session's behaviour: the cache key holds all of them.
+-- The options that change a session's behaviour, as text. Functions (trace)
+-- have no stable text: a helper with one keeps its own sessions (see idle_for).
 local function options_key(v)
   if type(v) ~= "table" then
     return type(v) .. ":" .. tostring(v)
   end
   local keys = {}
-  for k in pairs(v) do
-    keys[#keys + 1] = tostring(k)
+  for k, item in pairs(v) do
+    if type(item) ~= "function" then
+      keys[#keys + 1] = tostring(k)
+    end
   end
   table.sort(keys)
   local parts = {}
@@ -107,19 +117,28 @@ function M.new(config)
   if not (c.login_wait >= 1 and c.login_wait <= 3600) then
     error("onlyoffice.ngx: login_wait must be from 1 to 3600 seconds", 2)
   end
+  if c.url then
+    args.base_url(c.url, 2)
+  end
   local opts = session_options(c, 2)
   local dict = ngx.shared[c.dict]
   if not dict then
     error("onlyoffice.ngx: no lua_shared_dict named " .. c.dict, 2)
   end
-  local key = table.concat({ c.url or "", c.url_env, c.username or "", c.username_env, c.password_env,
-    c.credentials_file or "", options_key(opts) }, "\0")
-  return setmetatable({ config = c, opts = opts, dict = dict, key = key, token_key = "token:" .. key,
-    fail_key = "fail:" .. key, lock_key = "lock:" .. key }, Portal)
+  local has_function = false
+  for _, v in pairs(opts) do
+    has_function = has_function or type(v) == "function"
+  end
+  -- Where the credentials come from; the credentials themselves are read on
+  -- the first call (see identity).
+  local source = table.concat({ c.url or "", c.url_env, c.username or "", c.username_env, c.password_env,
+    c.credentials_file or "" }, "\0")
+  return setmetatable({ config = c, opts = opts, dict = dict, source = source,
+    options_key = options_key(opts), own_idle = has_function and {} or nil }, Portal)
 end
 
 ---------------------------------------------------------------------------
--- Credentials, read only when a login needs them
+-- Credentials
 ---------------------------------------------------------------------------
 
 -- "key = value" lines; '#' starts a comment.
@@ -160,54 +179,74 @@ local function credentials(c)
       .. c.url_env .. ", " .. c.username_env .. " and " .. c.password_env .. " with nginx's env directive, "
       .. "or use credentials_file)"
   end
+  local ok, why = pcall(args.base_url, url, 1)
+  if not ok then
+    return nil, "onlyoffice.ngx: " .. tostring(why):gsub("^[^:]*:%d+: ", "")
+  end
   return url, username, password
 end
 
--- Which credentials a shared failure was for: a keyed hash, so that a fixed
--- password is tried at once while the shared memory holds no plain hash of it.
-local function fingerprint(dict, url, username, password)
+-- Per worker: credential source -> { key =, url = }. The environment is fixed
+-- for a worker's life, so each is read once; a changed credentials_file takes
+-- effect at the next reload, or once a 401 makes the worker read it again.
+local identities = {}
+
+-- The shared dict's key for the credentials of p: a keyed hash (HMAC with a
+-- random salt kept in the dict), so that the shared memory holds no plain hash
+-- of the password, and changed credentials get a key, and so a login, of their own.
+local function identity(p, fresh)
+  local known = identities[p.source]
+  if known and not fresh then
+    return known
+  end
+  local url, username, password = credentials(p.config)
+  if not url then
+    return nil, username
+  end
+  local dict = p.dict
   dict:add("salt", ngx.sha1_bin(tostring(ngx.now()) .. ngx.worker.pid() .. tostring({}) .. math.random()))
-  return ngx.encode_base64(ngx.hmac_sha1(dict:get("salt") or "", url .. "\0" .. username .. "\0" .. password))
+  local key = ngx.encode_base64(ngx.hmac_sha1(dict:get("salt") or "", url .. "\0" .. username .. "\0" .. password))
+  known = { key = key, url = url, token = "token:" .. key, fail = "fail:" .. key, lock = "lock:" .. key,
+    failures = "failures:" .. key }
+  identities[p.source] = known
+  return known
 end
 
 ---------------------------------------------------------------------------
--- Sessions: a few per worker and portal, one per call in flight
+-- Sessions: a few per worker and helper options, one per call in flight
 ---------------------------------------------------------------------------
 
-local idle = {} -- key -> sessions waiting for a call
-local urls = {} -- key -> the portal URL the sessions use
+local idle = {} -- credentials key .. options -> sessions waiting for a call
 
-local function take(p, token)
-  local list = idle[p.key]
-  while list and #list > 0 do
+-- A helper whose options hold a function keeps its own idle sessions, which
+-- go with it; the others share them per worker.
+local function idle_for(p, id)
+  if p.own_idle then
+    return p.own_idle
+  end
+  local k = id.key .. p.options_key
+  local list = idle[k]
+  if not list then
+    list = {}
+    idle[k] = list
+  end
+  return list
+end
+
+local function take(p, id, token)
+  local list = idle_for(p, id)
+  while #list > 0 do
     local s = table.remove(list)
     if s:token() == token then
       return s
     end
     s:close()
   end
-  local url = urls[p.key]
-  if not url then
-    local u, err = credentials(p.config)
-    if not u then
-      return nil, err
-    end
-    url = u
-    urls[p.key] = url
-  end
-  local s = onlyoffice.session(url, token, p.opts)
-  return s
+  return onlyoffice.session(id.url, token, p.opts)
 end
 
--- Idle sessions kept per portal and worker; a burst beyond it closes the rest.
-local MAX_IDLE = 64
-
-local function give_back(p, s)
-  local list = idle[p.key]
-  if not list then
-    list = {}
-    idle[p.key] = list
-  end
+local function give_back(p, id, s)
+  local list = idle_for(p, id)
   if #list < MAX_IDLE then
     list[#list + 1] = s
   else
@@ -219,111 +258,118 @@ end
 -- The one login
 ---------------------------------------------------------------------------
 
-local function shared_failure(p, record)
+local function shared_failure(p, id, record)
   local f = cjson.decode(record) or {}
   return nil, f.message or "login failed", { kind = f.kind or "login", status = f.status,
-    throttled = f.throttled, shared = true, retry_in = math.max(0, p.dict:ttl(p.fail_key) or 0) }
+    throttled = f.throttled, shared = true, retry_in = math.max(0, p.dict:ttl(id.fail) or 0) }
 end
 
--- Whether a recorded failure is for the credentials configured now.
-local function failure_applies(p, record)
-  local f = cjson.decode(record) or {}
-  if not f.fingerprint then
-    return true
+-- Which back-off a failed login gets.
+local function class_of(message, detail)
+  if detail.throttled then
+    return "throttled"
   end
-  local url, username, password = credentials(p.config)
-  return not url or fingerprint(p.dict, url, username, password) == f.fingerprint
+  local status = detail.kind == "login" and detail.status
+  -- DocSpace refuses a password with 401; Workspace with a 500 that says so.
+  if status == 401 or status == 403
+    or (status == 500 and (message or ""):find("[Aa]uthentication failed")) then
+    return "credentials"
+  end
+  return "other"
 end
 
-local function record_failure(p, message, detail, mark)
+local function record_failure(p, id, message, detail)
   local d = type(detail) == "table" and detail or {}
-  local class = d.throttled and "throttled" or ((d.kind == "login" and d.status) and "credentials" or "other")
-  local failures = p.dict:incr("failures:" .. p.key, 1, 0, 3600) or 1
+  local class = class_of(message, d)
+  local failures = p.dict:incr(id.failures, 1, 0, 3600) or 1
   local first, cap = BACKOFF[class][1], BACKOFF[class][2]
-  local wait = math.min(cap, first * 2 ^ (failures - 1))
-  p.dict:set(p.fail_key, cjson.encode({ message = message, kind = d.kind, status = d.status,
-    throttled = d.throttled, fingerprint = mark }), wait)
+  p.dict:set(id.fail, cjson.encode({ message = message, kind = d.kind, status = d.status,
+    throttled = d.throttled }), math.min(cap, first * 2 ^ (failures - 1)))
 end
 
-local function keep_lease(dict, lock)
+local function keep_lease(dict, lock, owner)
   while true do
     ngx.sleep(RENEW)
-    dict:replace(lock, true, LEASE)
+    if dict:get(lock) ~= owner then
+      return
+    end
+    dict:set(lock, owner, LEASE)
   end
 end
 
-local function log_in(p)
+local function release(dict, lock, owner)
+  if dict:get(lock) == owner then -- not a lock another caller took after ours lapsed
+    dict:delete(lock)
+  end
+end
+
+local function log_in(p, id)
   local url, username, password = credentials(p.config)
   if not url then
     return nil, username, { kind = "config" }
   end
-  local mark = fingerprint(p.dict, url, username, password)
-  urls[p.key] = url
   local opts = { relogin = false }
   for k, v in pairs(p.opts) do
     opts[k] = v
   end
-  local s, err, detail = onlyoffice.login(url, username, password, opts)
-  return s, err, detail, mark
+  id.url = url
+  return onlyoffice.login(url, username, password, opts)
 end
 
 -- Under the lock: log in, publish the token or the failure, release the lock.
-local function holder(p, stale)
-  local dict, lock = p.dict, p.lock_key
-  local token = dict:get(p.token_key)
+local function holder(p, id, owner, stale)
+  local dict = p.dict
+  local token = dict:get(id.token)
   if token and token ~= stale then -- another worker's login finished meanwhile
-    dict:delete(lock)
+    release(dict, id.lock, owner)
     return token
   end
-  local renewer = ngx.thread.spawn(keep_lease, dict, lock)
-  local ok, s, err, detail, mark = pcall(log_in, p)
+  local renewer = ngx.thread.spawn(keep_lease, dict, id.lock, owner)
+  local ok, s, err, detail = pcall(log_in, p, id)
   ngx.thread.kill(renewer)
-  if not ok then -- a raised error is not a portal's answer: nothing to back off from
-    dict:delete(lock)
-    return nil, "onlyoffice.ngx: " .. tostring(s), { kind = "config" }
+  if not ok then -- a callback (trace) raised, maybe after the portal saw the attempt
+    err, detail = "onlyoffice.ngx: the login raised: " .. tostring(s), { kind = "login" }
+    s = nil
   end
   if s then
     token = s:token()
-    dict:set(p.token_key, token)
-    dict:delete(p.fail_key)
-    dict:delete("failures:" .. p.key)
-    dict:delete(lock)
-    give_back(p, s)
+    dict:set(id.token, token)
+    dict:delete(id.fail)
+    dict:delete(id.failures)
+    release(dict, id.lock, owner)
+    give_back(p, id, s)
     return token
   end
   if type(detail) == "table" and detail.kind == "config" then -- the portal was not asked
-    dict:delete(lock)
+    release(dict, id.lock, owner)
     return nil, err, detail
   end
-  record_failure(p, err, detail, mark)
-  dict:delete(lock)
-  return shared_failure(p, dict:get(p.fail_key) or "{}")
+  record_failure(p, id, err, detail)
+  release(dict, id.lock, owner)
+  return shared_failure(p, id, dict:get(id.fail) or "{}")
 end
 
 -- A token other than `stale`: the shared one, or one that this caller or
 -- another (in any worker) gets by logging in.
-local function fresh_token(p, stale)
-  local dict, key = p.dict, p.key
-  local token = dict:get(p.token_key)
+local function fresh_token(p, id, stale)
+  local dict = p.dict
+  local token = dict:get(id.token)
   if token and token ~= stale then -- the usual case, before anything else is made
     return token
   end
   local deadline, pause = ngx.now() + p.config.login_wait, 0.005
+  local owner = ngx.worker.pid() .. ":" .. tostring({}) .. ":" .. ngx.now()
   while true do
-    token = dict:get(p.token_key)
+    token = dict:get(id.token)
     if token and token ~= stale then
       return token
     end
-    local failed = dict:get(p.fail_key)
+    local failed = dict:get(id.fail)
     if failed then
-      if failure_applies(p, failed) then
-        return shared_failure(p, failed)
-      end
-      dict:delete(p.fail_key)
-      dict:delete("failures:" .. key)
+      return shared_failure(p, id, failed)
     end
-    if dict:add(p.lock_key, true, LEASE) then
-      return holder(p, stale)
+    if dict:add(id.lock, owner, LEASE) then
+      return holder(p, id, owner, stale)
     end
     if ngx.now() >= deadline then
       return nil, "onlyoffice.ngx: timed out after " .. p.config.login_wait .. " s waiting for another "
@@ -338,31 +384,38 @@ end
 -- Calls
 ---------------------------------------------------------------------------
 
-local function attempt(p, token, name, a, b, c)
-  local s, err = take(p, token)
-  if not s then
-    return nil, err, { kind = "config" }
-  end
+local function attempt(p, id, token, name, a, b, c)
+  local s = take(p, id, token)
   local data, info, detail = s[name](s, a, b, c)
-  give_back(p, s)
+  give_back(p, id, s)
   return data, info, detail
 end
 
 -- name is the session method that makes the call, with its arguments.
 local function call(p, name, a, b, c)
-  local token, err, detail = fresh_token(p, nil)
+  local id, why = identity(p)
+  if not id then
+    return nil, why, { kind = "config" }
+  end
+  local token, err, detail = fresh_token(p, id, nil)
   if not token then
     return nil, err, detail
   end
   local data, info
-  data, info, detail = attempt(p, token, name, a, b, c)
+  data, info, detail = attempt(p, id, token, name, a, b, c)
   if data == nil and type(detail) == "table" and detail.status == 401 and detail.kind == "http" then
-    -- Revoked or expired: one new login for all workers, then this call once more.
-    token, err, detail = fresh_token(p, token)
+    -- Revoked or expired: one new login for all workers, then this call once
+    -- more. The credentials are read again: a changed file takes effect here.
+    local now
+    now, why = identity(p, true)
+    if not now then
+      return nil, why, { kind = "config" }
+    end
+    token, err, detail = fresh_token(p, now, now.key == id.key and token or nil)
     if not token then
       return nil, err, detail
     end
-    data, info, detail = attempt(p, token, name, a, b, c)
+    data, info, detail = attempt(p, now, token, name, a, b, c)
   end
   return data, info, detail
 end

@@ -7,14 +7,26 @@
 -- redirects, trace, redaction, shaping) is the same as on the curl transport.
 --
 -- What the subrequest sends travels in nginx variables that the internal
--- location's proxy_set_header lines read (see examples/nginx/onlyoffice.conf);
+-- location's proxy_set_header lines read (examples/nginx/onlyoffice.conf);
 -- proxy_pass_request_headers off keeps the client's own headers away from the
--- portal.
+-- portal, and an explicit body (empty when there is none) keeps its body away.
 local M = {}
 
 local UNSUPPORTED = "uploads, downloads and requests to other hosts need the curl transport"
+local OWN = "a request's own timeout and headers need the curl transport; with transport \"ngx\" "
+  .. "the internal location sets them"
+local DEFAULT_MAX_BODY = 64 * 1024 * 1024 -- as the curl transport's
 
---- new(priv) -> make(s, opts): installs the transport on session s.
+-- Bytes a URL may hold as they are; the others are escaped as args.target does,
+-- so that a Location header cannot put a space or a control byte into the
+-- request line proxy_pass writes.
+local function escape_url(url)
+  return (url:gsub("[^A-Za-z0-9%-%._~!$&'()*+,;=:@/?%%#]", function(c)
+    return string.format("%%%02X", c:byte())
+  end))
+end
+
+--- new(priv) -> make(s, opts): the transport's send and sleep for session s.
 function M.new(priv)
   local login_body, is_open = priv.login_body, priv.is_open
 
@@ -30,77 +42,86 @@ function M.new(priv)
     local origin, root = s:url():match("^(%a+://[^/]+)(.*)$")
     local scheme, host = origin:match("^(%a+)://(.*)$")
     scheme = scheme:lower()
-    local server_name = host:match("^%[(.*)%]") or host:match("^[^:]*")
     local location = opts.location or "/_onlyoffice"
-    local max_body = opts.max_body
-    local user_agent = opts.user_agent or ("onlyoffice-lua (nginx " .. (ngx.config.nginx_version or "") .. ")")
+    local max_body = opts.max_body or DEFAULT_MAX_BODY
 
-    -- One call at a time per session: its subrequest options are reused, and
-    -- only the variables that have a value are set (unset ones read as empty,
-    -- and an empty proxy_set_header value sends no header).
-    local vars = { onlyoffice_scheme = scheme, onlyoffice_host = host, onlyoffice_user_agent = user_agent,
-      onlyoffice_server_name = scheme == "https" and server_name or nil }
-    local sub = { vars = vars }
+    -- One call at a time per session: its subrequest options are reused. Every
+    -- variable gets a value (an unset one would log a warning per request); an
+    -- empty proxy_set_header value sends no header.
+    local vars = { onlyoffice_scheme = scheme, onlyoffice_host = host,
+      onlyoffice_server_name = host:match("^%[(.*)%]") or host:match("^[^:]*"),
+      onlyoffice_user_agent = opts.user_agent or "onlyoffice-lua (nginx)" }
+    -- The subrequest's ngx.ctx: onlyoffice.conf's body filter counts there.
+    local ctx = { onlyoffice_max_body = max_body, onlyoffice_seen = 0 }
+    local sub = { vars = vars, ctx = ctx }
 
-    local function options_for(req)
+    local function check(req)
       if req.part or req.sink or req.file or req.url then
         error(UNSUPPORTED, 0)
       end
       if req.timeout or req.headers then
-        error("a request's own timeout and headers need the curl transport; "
-          .. "with transport \"ngx\" the internal location sets them", 0)
+        error(OWN, 0)
       end
-      local body, auth, cookie = req.body, nil, nil
+    end
+
+    local function options_for(req)
+      local body, auth, cookie = req.body, "", ""
       if req.login then
         body = login_body(s, req.login ~= true and req.login or nil)
       elseif req.auth ~= false then
-        auth = s:token()
-        if req.cookie and auth then
+        auth = s:token() or ""
+        if req.cookie and auth ~= "" then
           cookie = "asc_auth_key=" .. auth
         end
       end
       vars.onlyoffice_uri = root .. req.target
       vars.onlyoffice_authorization, vars.onlyoffice_cookie = auth, cookie
-      vars.onlyoffice_content_type = body and "application/json" or nil
-      sub.method, sub.body = METHOD[req.method], body
+      vars.onlyoffice_content_type = body and "application/json" or ""
+      sub.method, sub.body = METHOD[req.method], body or ""
+      ctx.onlyoffice_too_large, ctx.onlyoffice_seen = nil, 0
       return sub
     end
 
     -- Where a Location header points, as an absolute URL.
     local function absolute(req, where)
+      where = escape_url(where)
       if where:match("^%a[%w+.-]*:") then
         return where
       elseif where:sub(1, 2) == "//" then
-        return origin:match("^%a+:") .. where
+        return scheme .. ":" .. where
       elseif where:sub(1, 1) == "/" then
         return origin .. where
       end
       return origin .. (root .. req.target):gsub("[?#].*$", ""):gsub("[^/]*$", "") .. where
     end
 
+    local function no_answer(res)
+      local status = res.status
+      if (status == 502 or status == 504) and (res.body or "") == "" then
+        -- nginx's own 502/504 (no connection, a refused certificate, a timeout)
+        -- come as an empty, truncated answer; the reason is in its error log.
+        return { kind = status == 504 and "timeout" or "network",
+          message = "the portal did not answer (nginx: HTTP " .. status .. ", see its error log)" }
+      end
+      return { kind = "network", message = "the portal's answer was cut short" }
+    end
+
     -- A capture result in core.send's response shape.
-    local function answer(req, res)
+    local function answer(req, res, cut)
       if not is_open(s) then
         return { kind = "closed", message = "session is closed" }
-      end
-      if res.truncated then
-        -- nginx's own 502/504 (no connection, TLS refused, timeout) come as an
-        -- empty, truncated answer; the reason is in nginx's error log.
-        if (res.status == 502 or res.status == 504) and (res.body or "") == "" then
-          return { kind = res.status == 504 and "timeout" or "network",
-            message = "the portal did not answer (nginx: HTTP " .. res.status .. ", see its error log)" }
-        end
-        return { kind = "network", message = "the portal's answer was cut short" }
+      elseif cut then -- onlyoffice.conf's body filter stopped keeping it
+        return { kind = "too_large", message = string.format("response body larger than max_body (%d bytes)",
+          max_body) }
+      elseif res.truncated then
+        return no_answer(res)
       end
       local headers = {}
       for name, value in pairs(res.header) do
         headers[name:lower()] = type(value) == "table" and table.concat(value, ", ") or value
       end
-      local status, body = res.status, res.body or ""
-      if max_body and #body > max_body then
-        return { kind = "too_large", message = "response body larger than max_body (" .. max_body .. " bytes)" }
-      end
-      local r = { status = status, body = body, ctype = headers["content-type"], headers = headers }
+      local status = res.status
+      local r = { status = status, body = res.body or "", ctype = headers["content-type"], headers = headers }
       if status >= 300 then
         local after = headers["retry-after"]
         local secs = after and (tonumber(after) or (ngx.parse_http_time(after) or -1) - ngx.time())
@@ -112,26 +133,39 @@ function M.new(priv)
       return r
     end
 
+    local closed = { kind = "closed", message = "session is closed" }
+
     local function send(_, reqs, concurrency)
       local out, n = { n = #reqs }, #reqs
+      for i = 1, n do -- a mistake raises before anything of the list is sent
+        check(reqs[i])
+      end
+      if not is_open(s) then -- closed from another light thread, during a retry's wait say
+        for i = 1, n do
+          out[i] = closed
+        end
+        return out
+      end
       if n == 1 then
-        out[1] = answer(reqs[1], capture(location, options_for(reqs[1])))
+        local res = capture(location, options_for(reqs[1]))
+        out[1] = answer(reqs[1], res, ctx.onlyoffice_too_large)
         return out
       end
       for first = 1, n, concurrency do
         local last = math.min(n, first + concurrency - 1)
-        local list = {}
+        local list, ctxs = {}, {}
         for i = first, last do
           local o = options_for(reqs[i])
           local copy = {}
           for k, v in pairs(o.vars) do
             copy[k] = v
           end
-          list[#list + 1] = { location, { method = o.method, body = o.body, vars = copy } }
+          ctxs[i] = { onlyoffice_max_body = max_body, onlyoffice_seen = 0 }
+          list[#list + 1] = { location, { method = o.method, body = o.body, vars = copy, ctx = ctxs[i] } }
         end
         local results = { capture_multi(list) }
         for i = first, last do
-          out[i] = answer(reqs[i], results[i - first + 1])
+          out[i] = answer(reqs[i], results[i - first + 1], ctxs[i].onlyoffice_too_large)
         end
       end
       return out

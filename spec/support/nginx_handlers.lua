@@ -47,6 +47,31 @@ function M.echo()
   echo(portal)
 end
 
+--- POST /echo_post[?read=1]: a portal POST without a body, from a handler that
+--- has (or has not) read the client's own body; answers what the portal got.
+function M.echo_post()
+  if ngx.var.arg_read then
+    ngx.req.read_body()
+  end
+  local seen, err, detail = portal:post("emu/echo")
+  if seen == nil then
+    return show(seen, err, detail)
+  end
+  ngx.say(require("cjson").encode({ body = seen.body, length = seen.headers["content-length"] or "",
+    ctype = seen.headers["content-type"] or "" }))
+end
+
+--- GET /trace_raises: a helper whose trace callback raises on every answer.
+local raising = onlyoffice_ngx.new({ dict = "onlyoffice", options = { trace = function(line)
+  if line:sub(1, 1) == "<" then
+    error("trace failed")
+  end
+end } })
+function M.trace_raises()
+  local me, err, detail = raising:get("people/@self")
+  show(me, err, detail, me and me.email)
+end
+
 --- GET /me_short_wait: waits at most 1 s for another caller's login.
 local impatient = onlyoffice_ngx.new({ dict = "onlyoffice", login_wait = 1 })
 function M.me_short_wait()
@@ -96,6 +121,26 @@ function M.seams()
   local _, a_data = ngx.thread.wait(a)
   out.second_thread = b_ok and "accepted" or b_err
   out.first_thread = a_data and a_data.slept
+  local accel = s:get("emu/accel")
+  out.accel = accel and accel.from
+  local echoed, echo_err = s:get("emu/redirect", { to = "/api/2.0/emu/echo?q=a b\tX-Injected: 1", code = 302 })
+  out.redirect_uri = echoed and echoed.uri or echo_err
+  local ok_batch, batch_err = pcall(s.batch, s, { { "GET", "emu/flaky", query = { key = "mixed", times = 0 } },
+    { "GET", "people/@self", headers = { ["X-A"] = "1" } } })
+  out.batch_refused = not ok_batch and batch_err
+  out.batch_sent = s:get("emu/flaky", { key = "mixed", times = 0 }).hits
+  local huge = onlyoffice.session(url, s:token(), { transport = "ngx", max_body = 1000000 })
+  local _, _, huge_detail = huge:get("emu/raw/huge")
+  out.huge = huge_detail and huge_detail.kind
+  -- Closed during a retry's wait: the retry is not sent.
+  local waiting = onlyoffice.session(url, s:token(), { transport = "ngx" })
+  local w = ngx.thread.spawn(function()
+    return waiting:get("emu/flaky", { key = "closing", times = 1, status = 503, after = 1 })
+  end)
+  ngx.sleep(0.3)
+  waiting:close()
+  local _, _, _, w_detail = ngx.thread.wait(w)
+  out.retry_after_close = { w_detail and w_detail.kind, s:get("emu/flaky", { key = "closing", times = 1 }).hits }
   local fresh = s:token()
   -- Closed from another light thread while its call is in flight.
   local c = ngx.thread.spawn(function() return s:get("emu/slow", { ms = 300 }) end)

@@ -206,8 +206,9 @@ local function identity(p, fresh)
   local dict = p.dict
   dict:add("salt", ngx.sha1_bin(tostring(ngx.now()) .. ngx.worker.pid() .. tostring({}) .. math.random()))
   local key = ngx.encode_base64(ngx.hmac_sha1(dict:get("salt") or "", url .. "\0" .. username .. "\0" .. password))
+  local same = known and known.key == key and known
   known = { key = key, url = url, token = "token:" .. key, fail = "fail:" .. key, lock = "lock:" .. key,
-    failures = "failures:" .. key }
+    failures = "failures:" .. key, idle = same and same.idle or {} }
   identities[p.source] = known
   return known
 end
@@ -216,19 +217,17 @@ end
 -- Sessions: a few per worker and helper options, one per call in flight
 ---------------------------------------------------------------------------
 
-local idle = {} -- credentials key .. options -> sessions waiting for a call
-
--- A helper whose options hold a function keeps its own idle sessions, which
--- go with it; the others share them per worker.
+-- Sessions waiting for a call, per credentials (id.idle) and options. A helper
+-- whose options hold a function keeps its own, which go with it; the others
+-- share them per worker.
 local function idle_for(p, id)
   if p.own_idle then
     return p.own_idle
   end
-  local k = id.key .. p.options_key
-  local list = idle[k]
+  local list = id.idle[p.options_key]
   if not list then
     list = {}
-    idle[k] = list
+    id.idle[p.options_key] = list
   end
   return list
 end

@@ -167,6 +167,13 @@ describe("onlyoffice.ngx in nginx", function()
     end
   end)
 
+  it("raises a clear error for a call from a timer, where nginx has no subrequests", function()
+    local _, body = get(app.url .. "/timer")
+    assert.matches("allows only in rewrite, access and content handlers, not in timer", body, 1, true)
+    assert.matches("nginx_handlers.lua", body, 1, true) -- at the caller's line
+    assert.equal(0, attempts(portal))
+  end)
+
   it("refuses a typo in the options in new, before any call, and leaves no lock", function()
     local status, body = get(app.url .. "/typo")
     assert.equal(200, status)

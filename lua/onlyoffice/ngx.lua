@@ -19,6 +19,7 @@
 local onlyoffice = require "onlyoffice"
 local args = require "onlyoffice.args"
 local cjson = require "cjson.safe"
+local check_phase = require("onlyoffice.subrequest").check_phase
 
 local M = {}
 
@@ -392,6 +393,7 @@ end
 
 -- name is the session method that makes the call, with its arguments.
 local function call(p, name, a, b, c)
+  check_phase(ngx, 3) -- before anything is read, locked or sent; 3: the caller of portal:get
   local id, why = identity(p)
   if not id then
     return nil, why, { kind = "config" }
@@ -421,25 +423,30 @@ end
 
 --- portal:request(method, path [, { query=, body= }]) -> data, info | nil, message, detail
 function Portal:request(method, path, opts)
-  return call(self, "request", method, path, opts)
+  local data, info, detail = call(self, "request", method, path, opts)
+  return data, info, detail -- not a tail call: error levels count this frame
 end
 
 --- portal:get(path [, query]), portal:delete(path [, query])
 function Portal:get(path, query)
-  return call(self, "get", path, query)
+  local data, info, detail = call(self, "get", path, query)
+  return data, info, detail -- not a tail call: error levels count this frame
 end
 
 function Portal:delete(path, query)
-  return call(self, "delete", path, query)
+  local data, info, detail = call(self, "delete", path, query)
+  return data, info, detail -- not a tail call: error levels count this frame
 end
 
 --- portal:post(path [, body [, query]]), portal:put(path [, body [, query]])
 function Portal:post(path, body, query)
-  return call(self, "post", path, body, query)
+  local data, info, detail = call(self, "post", path, body, query)
+  return data, info, detail -- not a tail call: error levels count this frame
 end
 
 function Portal:put(path, body, query)
-  return call(self, "put", path, body, query)
+  local data, info, detail = call(self, "put", path, body, query)
+  return data, info, detail -- not a tail call: error levels count this frame
 end
 
 return M

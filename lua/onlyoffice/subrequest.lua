@@ -26,6 +26,18 @@ local function escape_url(url)
   end))
 end
 
+-- Where nginx allows subrequests.
+local PHASES = { rewrite = true, access = true, content = true }
+
+--- Raises, at `level`, unless the running handler may make subrequests.
+function M.check_phase(ngx, level)
+  local phase = ngx.get_phase()
+  if not PHASES[phase] then
+    error("transport \"ngx\" sends subrequests, which nginx allows only in rewrite, access and content "
+      .. "handlers, not in " .. tostring(phase), level == 0 and 0 or level + 1)
+  end
+end
+
 --- new(priv) -> make(s, opts): the transport's send and sleep for session s.
 function M.new(priv)
   local login_body, is_open = priv.login_body, priv.is_open
@@ -136,6 +148,7 @@ function M.new(priv)
     local closed = { kind = "closed", message = "session is closed" }
 
     local function send(_, reqs, concurrency)
+      M.check_phase(ngx, 0)
       local out, n = { n = #reqs }, #reqs
       for i = 1, n do -- a mistake raises before anything of the list is sent
         check(reqs[i])

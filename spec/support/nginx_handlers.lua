@@ -79,6 +79,27 @@ function M.me_short_wait()
   show(me, err, detail, me and me.email)
 end
 
+--- GET /timer: a call from an ngx.timer callback, where nginx has no subrequests.
+function M.timer()
+  local dict = ngx.shared.onlyoffice
+  ngx.timer.at(0, function()
+    local ok, err = pcall(function()
+      local me = portal:get("people/@self")
+      return me
+    end)
+    dict:set("timer_result", ok and "accepted" or err)
+  end)
+  for _ = 1, 100 do
+    local r = dict:get("timer_result")
+    if r then
+      dict:delete("timer_result")
+      return ngx.say(r)
+    end
+    ngx.sleep(0.01)
+  end
+  ngx.say("no result")
+end
+
 --- GET /typo: a mistake in the options raises in new, before any call.
 function M.typo()
   local ok, err = pcall(onlyoffice_ngx.new, { dict = "onlyoffice", options = { timeuot = 5 } })

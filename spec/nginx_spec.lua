@@ -138,6 +138,20 @@ describe("onlyoffice.ngx in nginx", function()
     assert.is_nil(log:find("wrong-horse-8", 1, true))
   end)
 
+  it("counts logins whose clients went away, and waits out the back-off after two in a row", function()
+    local wrong = start_app(portal, { PASSWORD = "wrong-horse-8" })
+    portal:control("login_delay", { ms = 1500 })
+    for _ = 1, 2 do -- each holder's client leaves mid-login; its lease lapses 5 s later
+      sh("curl -s -m 0.4 -o /dev/null '" .. wrong.url .. "/me'; sleep 5.5")
+    end
+    local status, body = get(wrong.url .. "/me")
+    wrong:stop()
+    portal:control("login_delay", { ms = 0 })
+    assert.equal(2, attempts(portal), "the second holder tried once more, the third did not")
+    assert.equal(503, status)
+    assert.matches('"kind":"login"', body, 1, true)
+  end)
+
   it("reports the portal's brute-force block as such, and backs off from it", function()
     -- Six failures from this address block the account: even the right password gets 403.
     for _ = 1, 6 do
@@ -215,21 +229,40 @@ describe("onlyoffice.ngx in nginx", function()
     assert.equal(1, portal:logins("pascal@example.com"))
   end)
 
-  it("backs off from a login that raised after reaching the portal, and from a 503, briefly", function()
-    local counts = get_many(app.url .. "/trace_raises", 10)
-    assert.equal(10, counts[502])
+  it("keeps a helper's own failures to itself, and backs off briefly from a portal that cannot log in", function()
+    -- Its trace raises in its calls, never in the login all helpers share.
+    local counts = get_many(app.url .. "/trace_raises", 5)
+    assert.equal(5, counts[500], "200: " .. tostring(counts[200]) .. ", 502: " .. tostring(counts[502]))
+    assert.equal(200, (get(app.url .. "/me")))
     assert.equal(1, attempts(portal))
-    local _, body = get(app.url .. "/trace_raises")
-    assert.matches("the login raised", body, 1, true)
-    sh("sleep 1.2")
     portal:control("login_fault", { status = 503 })
+    portal:control("revoke", { user = helper.USER })
     get_many(app.url .. "/me", 10)
     local _, failed = get(app.url .. "/me")
     portal:control("login_fault", { status = 0 })
-    assert.equal(2, attempts(portal)) -- one more, for the first /me
+    assert.equal(2, attempts(portal))
     assert.matches('"kind":"login"', failed, 1, true)
-    sh("sleep 2.2") -- the second failure's back-off: 2 s, not the 30 s of a rejected password
+    sh("sleep 1.2") -- a 503's back-off: 1 s, not the 15 s of a refused password
     assert.equal(200, (get(app.url .. "/me")))
+    assert.equal(3, attempts(portal))
+  end)
+
+  it("raises a mistake in a call's arguments at the caller's line, before any login", function()
+    local _, body = get(app.url .. "/bad_args")
+    assert.matches("nginx_handlers.lua:%d+: path must be a string, got number", body)
+    assert.equal(0, attempts(portal))
+  end)
+
+  it("refuses to send anything to a location that is not onlyoffice.conf's", function()
+    local _, body = get(app.url .. "/wrong_location")
+    assert.matches("/fast is not the internal location of onlyoffice.conf (it answered 200)", body, 1, true)
+    assert.equal(0, attempts(portal))
+    assert.equal(200, (get(app.url .. "/me")), "the right location's helper is not held back")
+  end)
+
+  it("answers HEAD over the subrequests", function()
+    local _, body = get(app.url .. "/head")
+    assert.equal("200 0", body:match("[^\n]+"))
   end)
 
   it("keeps one login when it outlasts the lock's lease, and callers that wait less time out", function()

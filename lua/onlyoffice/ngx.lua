@@ -48,8 +48,10 @@ local BACKOFF = {
   other = { 1, 30 }, -- no answer, a 5xx, a callback that raised: retried sooner
 }
 
--- Idle sessions kept per worker and helper options; a burst beyond it closes the rest.
-local MAX_IDLE = 32
+-- Idle sessions kept per worker and helper options; a burst beyond it closes
+-- the rest. Sets of options pooled per worker and credentials: helpers made
+-- with ever new options (a user agent per client, say) do not grow the worker.
+local MAX_IDLE, MAX_OPTION_SETS = 32, 16
 
 ---------------------------------------------------------------------------
 -- Configuration (checked in new, before any call)
@@ -132,8 +134,8 @@ function M.new(config)
   end
   -- Where the credentials come from; the credentials themselves are read on
   -- the first call (see identity).
-  local source = table.concat({ c.url or "", c.url_env, c.username or "", c.username_env, c.password_env,
-    c.credentials_file or "" }, "\0")
+  local source = table.concat({ c.dict, c.url or "", c.url_env, c.username or "", c.username_env,
+    c.password_env, c.credentials_file or "" }, "\0")
   return setmetatable({ config = c, opts = opts, dict = dict, source = source,
     options_key = options_key(opts), own_idle = has_function and {} or nil }, Portal)
 end
@@ -187,6 +189,17 @@ local function credentials(c)
   return url, username, password
 end
 
+-- The keyed hash of a set of credentials. The salt is added without evicting
+-- anything; a full dict that lost it would change every key, so that is an error.
+local function key_of(dict, url, username, password)
+  dict:safe_add("salt", ngx.sha1_bin(tostring(ngx.now()) .. ngx.worker.pid() .. tostring({}) .. math.random()))
+  local salt = dict:get("salt")
+  if not salt then
+    return nil, "onlyoffice.ngx: the lua_shared_dict is full (give onlyoffice.ngx a dict of its own)"
+  end
+  return ngx.encode_base64(ngx.hmac_sha1(salt, url .. "\0" .. username .. "\0" .. password))
+end
+
 -- Per worker: credential source -> { key =, url = }. The environment is fixed
 -- for a worker's life, so each is read once; a changed credentials_file takes
 -- effect at the next reload, or once a 401 makes the worker read it again.
@@ -204,12 +217,13 @@ local function identity(p, fresh)
   if not url then
     return nil, username
   end
-  local dict = p.dict
-  dict:add("salt", ngx.sha1_bin(tostring(ngx.now()) .. ngx.worker.pid() .. tostring({}) .. math.random()))
-  local key = ngx.encode_base64(ngx.hmac_sha1(dict:get("salt") or "", url .. "\0" .. username .. "\0" .. password))
+  local key, why = key_of(p.dict, url, username, password)
+  if not key then
+    return nil, why
+  end
   local same = known and known.key == key and known
   known = { key = key, url = url, token = "token:" .. key, fail = "fail:" .. key, lock = "lock:" .. key,
-    failures = "failures:" .. key, idle = same and same.idle or {} }
+    failures = "failures:" .. key, pending = "pending:" .. key, idle = same and same.idle or {}, sets = 0 }
   identities[p.source] = known
   return known
 end
@@ -227,14 +241,18 @@ local function idle_for(p, id)
   end
   local list = id.idle[p.options_key]
   if not list then
+    if id.sets >= MAX_OPTION_SETS then
+      return nil -- sessions of one more set of options are closed after each call
+    end
     list = {}
     id.idle[p.options_key] = list
+    id.sets = id.sets + 1
   end
   return list
 end
 
 local function take(p, id, token)
-  local list = idle_for(p, id)
+  local list = idle_for(p, id) or {}
   while #list > 0 do
     local s = table.remove(list)
     if s:token() == token then
@@ -247,7 +265,7 @@ end
 
 local function give_back(p, id, s)
   local list = idle_for(p, id)
-  if #list < MAX_IDLE then
+  if list and #list < MAX_IDLE then
     list[#list + 1] = s
   else
     s:close()
@@ -278,10 +296,10 @@ local function class_of(message, detail)
   return "other"
 end
 
-local function record_failure(p, id, message, detail)
+local function record_failure(p, id, message, detail, class)
   local d = type(detail) == "table" and detail or {}
-  local class = class_of(message, d)
-  local failures = p.dict:incr(id.failures, 1, 0, 3600) or 1
+  local failures = class and (p.dict:get(id.failures) or 1) or (p.dict:incr(id.failures, 1, 0, 3600) or 1)
+  class = class or class_of(message, d)
   local first, cap = BACKOFF[class][1], BACKOFF[class][2]
   p.dict:set(id.fail, cjson.encode({ message = message, kind = d.kind, status = d.status,
     throttled = d.throttled }), math.min(cap, first * 2 ^ (failures - 1)))
@@ -303,41 +321,78 @@ local function release(dict, lock, owner)
   end
 end
 
+-- The login's own options: the helper's, less what could fail it locally (a
+-- small max_body, a trace callback that raises), since its result is shared
+-- with every helper of the same credentials.
+local function login_options(p)
+  local opts = { relogin = false }
+  for k, v in pairs(p.opts) do
+    if k ~= "trace" and k ~= "max_body" then
+      opts[k] = v
+    end
+  end
+  return opts
+end
+
 local function log_in(p, id)
   local url, username, password = credentials(p.config)
   if not url then
     return nil, username, { kind = "config" }
   end
-  local opts = { relogin = false }
-  for k, v in pairs(p.opts) do
-    opts[k] = v
+  if key_of(p.dict, url, username, password) ~= id.key then -- the file changed meanwhile
+    return nil, "onlyoffice.ngx: the credentials changed during the call; try again", { kind = "config" }
   end
-  id.url = url
-  return onlyoffice.login(url, username, password, opts)
+  return onlyoffice.login(url, username, password, login_options(p))
+end
+
+local function attempt_login(p, id, owner)
+  local renewer = ngx.thread.spawn(keep_lease, p.dict, id.lock, owner)
+  -- Marked before it is sent: should this request end before the login does (a
+  -- client that went away), the next holder treats the attempt as failed.
+  p.dict:set(id.pending, true, 3600)
+  local s, err, detail = log_in(p, id)
+  ngx.thread.kill(renewer)
+  return s, err, detail
 end
 
 -- Under the lock: log in, publish the token or the failure, release the lock.
 local function holder(p, id, owner, stale)
   local dict = p.dict
   local token = dict:get(id.token)
-  if token and token ~= stale then -- another worker's login finished meanwhile
+  local failed = dict:get(id.fail)
+  if (token and token ~= stale) or failed then -- another worker's login ended meanwhile
     release(dict, id.lock, owner)
+    if failed and not (token and token ~= stale) then
+      return shared_failure(p, id, failed)
+    end
     return token
   end
-  local renewer = ngx.thread.spawn(keep_lease, dict, id.lock, owner)
-  local ok, s, err, detail = pcall(log_in, p, id)
-  ngx.thread.kill(renewer)
-  if not ok then -- a callback (trace) raised, maybe after the portal saw the attempt
-    err, detail = "onlyoffice.ngx: the login raised: " .. tostring(s), { kind = "login" }
-    s = nil
+  if dict:get(id.pending) then
+    -- The last holder's request ended (its client went away) before its login
+    -- did: the portal may have counted the attempt. It counts as a failure for
+    -- the back-off; a second one in a row waits the back-off out.
+    dict:delete(id.pending)
+    if (dict:incr(id.failures, 1, 0, 3600) or 1) >= 2 then
+      record_failure(p, id, "onlyoffice.ngx: earlier login attempts did not finish (their requests ended); "
+        .. "not trying again before the back-off", { kind = "login" }, "credentials")
+      release(dict, id.lock, owner)
+      return shared_failure(p, id, dict:get(id.fail) or "{}")
+    end
   end
+  local ok, s, err, detail = pcall(attempt_login, p, id, owner)
+  if not ok then -- a mistake (configuration, the internal location): raised, not shared
+    dict:delete(id.pending)
+    release(dict, id.lock, owner)
+    error(s, 0)
+  end
+  dict:delete(id.pending)
   if s then
     token = s:token()
     dict:set(id.token, token)
     dict:delete(id.fail)
     dict:delete(id.failures)
     release(dict, id.lock, owner)
-    give_back(p, id, s)
+    s:close() -- made with the login's options: the helper's calls use sessions of their own
     return token
   end
   if type(detail) == "table" and detail.kind == "config" then -- the portal was not asked
@@ -391,9 +446,33 @@ local function attempt(p, id, token, name, a, b, c)
   return data, info, detail
 end
 
+-- The arguments' checks, made before any login so that a mistake raises at
+-- the caller's line (level 4 from here: precheck, call, portal:get, caller).
+local PRECHECK = {
+  get = function(path, query)
+    args.target(path, query, 4)
+  end,
+  post = function(path, body, query)
+    args.target(path, query, 4)
+    if body ~= nil then
+      args.body(body, 4)
+    end
+  end,
+  request = function(method, path, opts)
+    args.method(method, 4)
+    opts = args.request_options(opts, 4)
+    args.target(path, opts.query, 4)
+    if opts.body ~= nil then
+      args.body(opts.body, 4)
+    end
+  end,
+}
+PRECHECK.delete, PRECHECK.put = PRECHECK.get, PRECHECK.post
+
 -- name is the session method that makes the call, with its arguments.
 local function call(p, name, a, b, c)
   check_phase(ngx, 3) -- before anything is read, locked or sent; 3: the caller of portal:get
+  PRECHECK[name](a, b, c)
   local id, why = identity(p)
   if not id then
     return nil, why, { kind = "config" }

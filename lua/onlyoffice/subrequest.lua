@@ -21,7 +21,7 @@ local DEFAULT_MAX_BODY = 64 * 1024 * 1024 -- as the curl transport's
 -- so that a Location header cannot put a space or a control byte into the
 -- request line proxy_pass writes.
 local function escape_url(url)
-  return (url:gsub("[^A-Za-z0-9%-%._~!$&'()*+,;=:@/?%%#]", function(c)
+  return (url:gsub("[^A-Za-z0-9%-%._~!$&'()*+,;=:@/?%%]", function(c)
     return string.format("%%%02X", c:byte())
   end))
 end
@@ -36,6 +36,22 @@ function M.check_phase(ngx, level)
     error("transport \"ngx\" sends subrequests, which nginx allows only in rewrite, access and content "
       .. "handlers, not in " .. tostring(phase), level == 0 and 0 or level + 1)
   end
+end
+
+-- Per worker: the locations that answered the probe as onlyoffice.conf's does.
+local verified = {}
+
+-- Raises unless `location` is onlyoffice.conf's internal location: a typo in
+-- its name, or a server{} without the include, would send the login's body
+-- (the password) to whatever location matches instead.
+local function verify(ngx, location)
+  local res = ngx.location.capture(location, { method = ngx.HTTP_GET, body = "",
+    vars = { onlyoffice_uri = "/__onlyoffice_probe" } })
+  if res.status ~= 299 then
+    error("onlyoffice: " .. location .. " is not the internal location of onlyoffice.conf (it answered "
+      .. res.status .. "): include examples/nginx/onlyoffice.conf in this server{}, or set option location", 0)
+  end
+  verified[location] = true
 end
 
 --- new(priv) -> make(s, opts): the transport's send and sleep for session s.
@@ -96,7 +112,7 @@ function M.new(priv)
 
     -- Where a Location header points, as an absolute URL.
     local function absolute(req, where)
-      where = escape_url(where)
+      where = escape_url((where:gsub("#.*$", ""))) -- a fragment is never sent
       if where:match("^%a[%w+.-]*:") then
         return where
       elseif where:sub(1, 2) == "//" then
@@ -125,8 +141,8 @@ function M.new(priv)
       elseif cut then -- onlyoffice.conf's body filter stopped keeping it
         return { kind = "too_large", message = string.format("response body larger than max_body (%d bytes)",
           max_body) }
-      elseif res.truncated then
-        return no_answer(res)
+      elseif res.truncated and not (req.method == "HEAD" or res.status == 204 or res.status == 304) then
+        return no_answer(res) -- those three announce a length and send no body
       end
       local headers = {}
       for name, value in pairs(res.header) do
@@ -149,6 +165,9 @@ function M.new(priv)
 
     local function send(_, reqs, concurrency)
       M.check_phase(ngx, 0)
+      if not verified[location] then
+        verify(ngx, location)
+      end
       local out, n = { n = #reqs }, #reqs
       for i = 1, n do -- a mistake raises before anything of the list is sent
         check(reqs[i])
@@ -166,6 +185,12 @@ function M.new(priv)
       end
       for first = 1, n, concurrency do
         local last = math.min(n, first + concurrency - 1)
+        if not is_open(s) then -- closed from another light thread between two rounds
+          for i = first, n do
+            out[i] = closed
+          end
+          return out
+        end
         local list, ctxs = {}, {}
         for i = first, last do
           local o = options_for(reqs[i])

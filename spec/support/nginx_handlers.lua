@@ -100,6 +100,28 @@ function M.timer()
   ngx.say("no result")
 end
 
+--- GET /bad_args: a programmer's mistake in a call's arguments.
+function M.bad_args()
+  local ok, err = pcall(function()
+    local me = portal:get(42)
+    return me
+  end)
+  ngx.say(ok and "accepted" or err)
+end
+
+--- GET /wrong_location: a helper whose location is some other one (/fast).
+function M.wrong_location()
+  local wrong = onlyoffice_ngx.new({ dict = "onlyoffice", location = "/fast" })
+  local ok, err = pcall(wrong.get, wrong, "people/@self")
+  ngx.say(ok and "accepted" or err)
+end
+
+--- GET /head: a HEAD request; answers its status and body length.
+function M.head()
+  local body, info = portal:request("HEAD", "people/@self")
+  ngx.say(info and info.status, " ", body and #body, "\n", tostring(info))
+end
+
 --- GET /typo: a mistake in the options raises in new, before any call.
 function M.typo()
   local ok, err = pcall(onlyoffice_ngx.new, { dict = "onlyoffice", options = { timeuot = 5 } })

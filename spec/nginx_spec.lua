@@ -238,9 +238,12 @@ describe("onlyoffice.ngx in nginx", function()
     portal:control("login_fault", { status = 503 })
     portal:control("revoke", { user = helper.USER })
     get_many(app.url .. "/me", 10)
+    local hits = portal:control("hits").hits["GET /api/2.0/people/@self"]
     local _, failed = get(app.url .. "/me")
     portal:control("login_fault", { status = 0 })
     assert.equal(2, attempts(portal))
+    assert.equal(hits, portal:control("hits").hits["GET /api/2.0/people/@self"],
+      "during the back-off the refused token is not tried again")
     assert.matches('"kind":"login"', failed, 1, true)
     sh("sleep 1.2") -- a 503's back-off: 1 s, not the 15 s of a refused password
     assert.equal(200, (get(app.url .. "/me")))

@@ -379,6 +379,9 @@ local function holder(p, id, owner, stale)
       return shared_failure(p, id, dict:get(id.fail) or "{}")
     end
   end
+  if stale and token == stale then -- refused once: calls during a back-off need not try it again
+    dict:delete(id.token)
+  end
   local ok, s, err, detail = pcall(attempt_login, p, id, owner)
   if not ok then -- a mistake (configuration, the internal location): raised, not shared
     dict:delete(id.pending)

@@ -253,7 +253,22 @@ describe("onlyoffice.ngx in nginx", function()
   it("raises a mistake in a call's arguments at the caller's line, before any login", function()
     local _, body = get(app.url .. "/bad_args")
     assert.matches("nginx_handlers.lua:%d+: path must be a string, got number", body)
+    local _, mistakes = get(app.url .. "/request_mistakes")
+    local lines = {}
+    for line in mistakes:gmatch("[^\n]+") do
+      lines[#lines + 1] = line
+    end
+    assert.matches("nginx_handlers.lua:%d+: GET requests have no body", lines[1])
+    assert.matches("nginx_handlers.lua:%d+: onlyoffice.ngx: a request's own headers and timeout", lines[2])
+    assert.matches("nginx_handlers.lua:%d+: onlyoffice.ngx: a request's own headers and timeout", lines[3])
     assert.equal(0, attempts(portal))
+  end)
+
+  it("takes a 401 from an endpoint that refuses every token as that endpoint's, not the token's", function()
+    local counts = get_many(app.url .. "/always401", 20)
+    assert.equal(20, counts[502])
+    assert.equal(1, portal:logins(), "no new login for an endpoint's own refusal")
+    assert.equal(200, (get(app.url .. "/me")))
   end)
 
   it("refuses to send anything to a location that is not onlyoffice.conf's", function()
@@ -261,6 +276,19 @@ describe("onlyoffice.ngx in nginx", function()
     assert.matches("/fast is not the internal location of onlyoffice.conf (it answered 200)", body, 1, true)
     assert.equal(0, attempts(portal))
     assert.equal(200, (get(app.url .. "/me")), "the right location's helper is not held back")
+  end)
+
+  it("refuses to send from a server{} without the include, though another server's was checked", function()
+    local one = start_app(portal, { WORKERS = 1 }) -- the same worker serves both servers
+    assert.equal(200, (get(one.url .. "/me")))
+    local status = get(one.url2 .. "/me_elsewhere")
+    local _, caught = get(one.url .. "/caught")
+    local log = helper.read_file(one.prefix .. "/error.log") or ""
+    one:stop()
+    assert.equal(500, status)
+    assert.equal("|;\n", caught, "only the probe arrived there: no body, no token")
+    assert.matches("/_onlyoffice is not the internal location of onlyoffice.conf", log, 1, true)
+    assert.equal(1, attempts(portal))
   end)
 
   it("answers HEAD over the subrequests", function()

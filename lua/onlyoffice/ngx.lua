@@ -223,7 +223,8 @@ local function identity(p, fresh)
   end
   local same = known and known.key == key and known
   known = { key = key, url = url, token = "token:" .. key, fail = "fail:" .. key, lock = "lock:" .. key,
-    failures = "failures:" .. key, pending = "pending:" .. key, idle = same and same.idle or {}, sets = 0 }
+    failures = "failures:" .. key, pending = "pending:" .. key, idle = same and same.idle or {},
+    sets = same and same.sets or 0 }
   identities[p.source] = known
   return known
 end
@@ -283,14 +284,15 @@ local function shared_failure(p, id, record)
 end
 
 -- Which back-off a failed login gets.
-local function class_of(message, detail)
+local function class_of(detail)
   if detail.throttled then
     return "throttled"
   end
+  -- Any refusal counts as a refused password (DocSpace says 401, Workspace a 500
+  -- whose words may be translated), except what gateways answer when the
+  -- portal is down, and failures with no answer at all.
   local status = detail.kind == "login" and detail.status
-  -- DocSpace refuses a password with 401; Workspace with a 500 that says so.
-  if status == 401 or status == 403
-    or (status == 500 and (message or ""):find("[Aa]uthentication failed")) then
+  if status and status ~= 502 and status ~= 503 and status ~= 504 then
     return "credentials"
   end
   return "other"
@@ -298,8 +300,13 @@ end
 
 local function record_failure(p, id, message, detail, class)
   local d = type(detail) == "table" and detail or {}
-  local failures = class and (p.dict:get(id.failures) or 1) or (p.dict:incr(id.failures, 1, 0, 3600) or 1)
-  class = class or class_of(message, d)
+  local failures = p.dict:get(id.failures) or 0
+  if not class then -- a counted attempt (an interrupted one was counted already)
+    failures = failures + 1
+    p.dict:set(id.failures, failures, 3600) -- the hour runs from the latest failure
+  end
+  failures = math.max(failures, 1)
+  class = class or class_of(d)
   local first, cap = BACKOFF[class][1], BACKOFF[class][2]
   p.dict:set(id.fail, cjson.encode({ message = message, kind = d.kind, status = d.status,
     throttled = d.throttled }), math.min(cap, first * 2 ^ (failures - 1)))
@@ -339,7 +346,8 @@ local function log_in(p, id)
   if not url then
     return nil, username, { kind = "config" }
   end
-  if key_of(p.dict, url, username, password) ~= id.key then -- the file changed meanwhile
+  if key_of(p.dict, url, username, password) ~= id.key then -- the file changed since this worker read it
+    identities[p.source] = nil -- the next call reads it again and logs in under its own key
     return nil, "onlyoffice.ngx: the credentials changed during the call; try again", { kind = "config" }
   end
   return onlyoffice.login(url, username, password, login_options(p))
@@ -350,8 +358,11 @@ local function attempt_login(p, id, owner)
   -- Marked before it is sent: should this request end before the login does (a
   -- client that went away), the next holder treats the attempt as failed.
   p.dict:set(id.pending, true, 3600)
-  local s, err, detail = log_in(p, id)
-  ngx.thread.kill(renewer)
+  local ok, s, err, detail = pcall(log_in, p, id)
+  ngx.thread.kill(renewer) -- whatever happened: the request must not wait for it
+  if not ok then
+    error(s, 0)
+  end
   return s, err, detail
 end
 
@@ -372,7 +383,9 @@ local function holder(p, id, owner, stale)
     -- did: the portal may have counted the attempt. It counts as a failure for
     -- the back-off; a second one in a row waits the back-off out.
     dict:delete(id.pending)
-    if (dict:incr(id.failures, 1, 0, 3600) or 1) >= 2 then
+    local failures = (dict:get(id.failures) or 0) + 1
+    dict:set(id.failures, failures, 3600)
+    if failures >= 2 then
       record_failure(p, id, "onlyoffice.ngx: earlier login attempts did not finish (their requests ended); "
         .. "not trying again before the back-off", { kind = "login" }, "credentials")
       release(dict, id.lock, owner)
@@ -462,15 +475,28 @@ local PRECHECK = {
     end
   end,
   request = function(method, path, opts)
-    args.method(method, 4)
+    method = args.method(method, 4)
     opts = args.request_options(opts, 4)
     args.target(path, opts.query, 4)
+    if opts.headers ~= nil or opts.timeout ~= nil then
+      error("onlyoffice.ngx: a request's own headers and timeout are set by the internal location", 4)
+    end
     if opts.body ~= nil then
+      if method == "GET" or method == "HEAD" then
+        error(method .. " requests have no body", 4)
+      end
       args.body(opts.body, 4)
     end
   end,
 }
 PRECHECK.delete, PRECHECK.put = PRECHECK.get, PRECHECK.post
+
+-- Whether the portal still takes token: a 401 from one endpoint may be that
+-- endpoint's own refusal, which must not cost every caller a new login.
+local function token_works(p, id, token)
+  local me, _, detail = attempt(p, id, token, "get", "people/@self")
+  return me ~= nil or not (type(detail) == "table" and detail.status == 401)
+end
 
 -- name is the session method that makes the call, with its arguments.
 local function call(p, name, a, b, c)
@@ -486,7 +512,8 @@ local function call(p, name, a, b, c)
   end
   local data, info
   data, info, detail = attempt(p, id, token, name, a, b, c)
-  if data == nil and type(detail) == "table" and detail.status == 401 and detail.kind == "http" then
+  if data == nil and type(detail) == "table" and detail.status == 401 and detail.kind == "http"
+    and not token_works(p, id, token) then
     -- Revoked or expired: one new login for all workers, then this call once
     -- more. The credentials are read again: a changed file takes effect here.
     local now

@@ -38,20 +38,24 @@ function M.check_phase(ngx, level)
   end
 end
 
--- Per worker: the locations that answered the probe as onlyoffice.conf's does.
+-- Per worker: the locations, per server{} (port and name), that answered the
+-- probe as onlyoffice.conf's does.
 local verified = {}
 
 -- Raises unless `location` is onlyoffice.conf's internal location: a typo in
 -- its name, or a server{} without the include, would send the login's body
--- (the password) to whatever location matches instead.
-local function verify(ngx, location)
+-- (the password) to whatever location matches instead. Run before every login
+-- and, once per worker and server{}, before other calls.
+local function verify(ngx, location, where)
   local res = ngx.location.capture(location, { method = ngx.HTTP_GET, body = "",
     vars = { onlyoffice_uri = "/__onlyoffice_probe" } })
   if res.status ~= 299 then
     error("onlyoffice: " .. location .. " is not the internal location of onlyoffice.conf (it answered "
       .. res.status .. "): include examples/nginx/onlyoffice.conf in this server{}, or set option location", 0)
   end
-  verified[location] = true
+  if where then
+    verified[where] = true
+  end
 end
 
 --- new(priv) -> make(s, opts): the transport's send and sleep for session s.
@@ -164,8 +168,11 @@ function M.new(priv)
 
     local function send(_, reqs, concurrency)
       M.check_phase(ngx, 0)
-      if not verified[location] then
+      local where = location .. "\0" .. ngx.var.server_port .. "\0" .. ngx.var.server_name
+      if reqs[1].login then
         verify(ngx, location)
+      elseif not verified[where] then
+        verify(ngx, location, where)
       end
       local out, n = { n = #reqs }, #reqs
       for i = 1, n do -- a mistake raises before anything of the list is sent

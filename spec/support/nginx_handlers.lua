@@ -122,6 +122,28 @@ function M.head()
   ngx.say(info and info.status, " ", body and #body, "\n", tostring(info))
 end
 
+--- GET /always401: an endpoint that refuses every token.
+function M.always401()
+  local data, err, detail = portal:get("emu/always401")
+  show(data, err, detail)
+end
+
+--- GET /request_mistakes: what onlyoffice.ngx refuses in portal:request.
+function M.request_mistakes()
+  for _, opts in ipairs({ { body = { a = 1 } }, { headers = { ["X-A"] = "1" } }, { timeout = 5 } }) do
+    local ok, err = pcall(function()
+      local data = portal:request("GET", "people/@self", opts)
+      return data
+    end)
+    ngx.say(ok and "accepted" or err)
+  end
+end
+
+--- GET /caught: what the other server's catch-all kept, if anything.
+function M.caught()
+  ngx.say(ngx.shared.onlyoffice:get("caught") or "nothing")
+end
+
 --- GET /typo: a mistake in the options raises in new, before any call.
 function M.typo()
   local ok, err = pcall(onlyoffice_ngx.new, { dict = "onlyoffice", options = { timeuot = 5 } })

@@ -570,6 +570,23 @@ local function describe_cb(name, cb)
   return name .. " call " .. cb.at .. ": " .. table.concat(acts, ", ")
 end
 
+-- Appends to parts the request's options as Lua source, "name = value".
+local function option_fields(parts, q, body, spec)
+  if q then
+    parts[#parts + 1] = "query = " .. q
+  end
+  if body then
+    parts[#parts + 1] = "body = " .. body
+  end
+  if spec.headers then
+    parts[#parts + 1] = "headers = " .. ser(spec.headers)
+  end
+  if spec.timeout then
+    parts[#parts + 1] = "timeout = " .. spec.timeout
+  end
+  return parts
+end
+
 local function spec_call(spec, form, target)
   local m = spec.method
   local path = spec.path .. (spec.kind == "file" and ("<uploaded #" .. spec.ref .. ">") or "")
@@ -586,39 +603,14 @@ local function spec_call(spec, form, target)
     body = "<body with " .. table.concat(fs, " ") .. ">"
   end
   if target == "item" then
-    local parts = { ser(m), ser(path) }
-    if q then
-      parts[#parts + 1] = "query = " .. q
-    end
-    if body then
-      parts[#parts + 1] = "body = " .. body
-    end
-    if spec.headers then
-      parts[#parts + 1] = "headers = " .. ser(spec.headers)
-    end
-    if spec.timeout then
-      parts[#parts + 1] = "timeout = " .. spec.timeout
-    end
-    return "{ " .. table.concat(parts, ", ") .. " }"
+    return "{ " .. table.concat(option_fields({ ser(m), ser(path) }, q, body, spec), ", ") .. " }"
   end
   if form == "short" and not spec.headers and not spec.timeout and (m == "GET" or m == "DELETE") and body == nil then
     return ":" .. m:lower() .. "(" .. ser(path) .. (q and (", " .. q) or "") .. ")"
   elseif form == "short" and not spec.headers and not spec.timeout and (m == "POST" or m == "PUT") then
     return ":" .. m:lower() .. "(" .. ser(path) .. ", " .. (body or "nil") .. (q and (", " .. q) or "") .. ")"
   end
-  local o = {}
-  if q then
-    o[#o + 1] = "query = " .. q
-  end
-  if body then
-    o[#o + 1] = "body = " .. body
-  end
-  if spec.headers then
-    o[#o + 1] = "headers = " .. ser(spec.headers)
-  end
-  if spec.timeout then
-    o[#o + 1] = "timeout = " .. spec.timeout
-  end
+  local o = option_fields({}, q, body, spec)
   return ":request(" .. ser(m) .. ", " .. ser(path) .. (#o > 0 and (", { " .. table.concat(o, ", ") .. " }") or "")
     .. ")"
 end

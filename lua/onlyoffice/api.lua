@@ -34,6 +34,8 @@ function A.new(priv, P, core)
     st.retries = opts.retries or DEFAULT_RETRIES
     st.max_retry_wait = opts.max_retry_wait or DEFAULT_MAX_RETRY_WAIT
     st.trace = opts.trace
+    -- How the pipeline sends and waits: libcurl and a blocking sleep, or nginx.
+    st.send, st.sleep = priv.send, core.sleep
     if opts.transport == "ngx" then
       st.send, st.sleep = subrequest(s, opts)
       st.yields = true

@@ -73,6 +73,12 @@ local function encode_component(s)
   return (s:gsub("[^A-Za-z0-9%-%._~]", escape_byte))
 end
 
+--- url with the bytes that may not appear in a URL escaped; existing %XX
+--- escapes stay.
+function M.escape_url(url)
+  return (url:gsub("[^A-Za-z0-9%-%._~!$&'()*+,;=:@/?%%]", escape_byte))
+end
+
 --- A number as the portal should read it: integers with all their digits
 --- (above 2^53 included), other numbers with enough digits to round-trip.
 function M.number_text(v)
@@ -144,8 +150,7 @@ function M.target(path, query, level)
   if path:sub(1, 1) ~= "/" then
     path = "/api/2.0/" .. path
   end
-  -- Bytes that may not appear in a URL are escaped; existing %XX escapes stay.
-  path = path:gsub("[^A-Za-z0-9%-%._~!$&'()*+,;=:@/?%%]", escape_byte)
+  path = M.escape_url(path)
   if query ~= nil then
     local q = M.query(query, level + 1)
     if q ~= "" then

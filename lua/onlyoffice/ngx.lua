@@ -298,18 +298,18 @@ local function class_of(detail)
   return "other"
 end
 
-local function record_failure(p, id, message, detail, class)
-  local d = type(detail) == "table" and detail or {}
-  local failures = p.dict:get(id.failures) or 0
-  if not class then -- a counted attempt (an interrupted one was counted already)
-    failures = failures + 1
-    p.dict:set(id.failures, failures, 3600) -- the hour runs from the latest failure
-  end
-  failures = math.max(failures, 1)
-  class = class or class_of(d)
+-- One more failure for the back-off; the hour runs from the latest one.
+local function count_failure(p, id)
+  local failures = (p.dict:get(id.failures) or 0) + 1
+  p.dict:set(id.failures, failures, 3600)
+  return failures
+end
+
+-- Shares a failure, the `failures`-th in a row, for its class's back-off.
+local function record_failure(p, id, failures, class, message, detail)
   local first, cap = BACKOFF[class][1], BACKOFF[class][2]
-  p.dict:set(id.fail, cjson.encode({ message = message, kind = d.kind, status = d.status,
-    throttled = d.throttled }), math.min(cap, first * 2 ^ (failures - 1)))
+  p.dict:set(id.fail, cjson.encode({ message = message, kind = detail.kind, status = detail.status,
+    throttled = detail.throttled }), math.min(cap, first * 2 ^ (failures - 1)))
 end
 
 local function keep_lease(dict, lock, owner)
@@ -370,24 +370,23 @@ end
 local function holder(p, id, owner, stale)
   local dict = p.dict
   local token = dict:get(id.token)
-  local failed = dict:get(id.fail)
-  if (token and token ~= stale) or failed then -- another worker's login ended meanwhile
+  local fresh, failed = token ~= stale and token, dict:get(id.fail)
+  if fresh or failed then -- another worker's login ended meanwhile
     release(dict, id.lock, owner)
-    if failed and not (token and token ~= stale) then
-      return shared_failure(p, id, failed)
+    if fresh then
+      return fresh
     end
-    return token
+    return shared_failure(p, id, failed)
   end
   if dict:get(id.pending) then
     -- The last holder's request ended (its client went away) before its login
     -- did: the portal may have counted the attempt. It counts as a failure for
     -- the back-off; a second one in a row waits the back-off out.
     dict:delete(id.pending)
-    local failures = (dict:get(id.failures) or 0) + 1
-    dict:set(id.failures, failures, 3600)
+    local failures = count_failure(p, id)
     if failures >= 2 then
-      record_failure(p, id, "onlyoffice.ngx: earlier login attempts did not finish (their requests ended); "
-        .. "not trying again before the back-off", { kind = "login" }, "credentials")
+      record_failure(p, id, failures, "credentials", "onlyoffice.ngx: earlier login attempts did not finish "
+        .. "(their requests ended); not trying again before the back-off", { kind = "login" })
       release(dict, id.lock, owner)
       return shared_failure(p, id, dict:get(id.fail) or "{}")
     end
@@ -415,7 +414,8 @@ local function holder(p, id, owner, stale)
     release(dict, id.lock, owner)
     return nil, err, detail
   end
-  record_failure(p, id, err, detail)
+  detail = type(detail) == "table" and detail or {}
+  record_failure(p, id, count_failure(p, id), class_of(detail), err, detail)
   release(dict, id.lock, owner)
   return shared_failure(p, id, dict:get(id.fail) or "{}")
 end

@@ -1,10 +1,10 @@
 -- The one request pipeline. Every call that reaches the portal (API calls,
 -- each upload part, downloads, batches, login and logout) is a list of
--- request tables sent by core.send, and this module alone applies re-login,
--- retries, redirects, trace and redaction to what comes back.
+-- request tables sent by the session's transport (core.send, or nginx
+-- subrequests), and this module alone applies re-login, retries, redirects,
+-- trace and redaction to what comes back.
 local args = require "onlyoffice.args"
 local response = require "onlyoffice.response"
-local sleep = require("onlyoffice.core").sleep
 
 local M = {}
 
@@ -17,7 +17,7 @@ local IDEMPOTENT = { GET = true, HEAD = true }
 --- new(priv) -> the pipeline bound to the C core's private functions.
 function M.new(priv)
   local P = {}
-  local send, redact, state, enter, leave = priv.send, priv.redact, priv.state, priv.enter, priv.leave
+  local redact, state, enter, leave = priv.redact, priv.state, priv.enter, priv.leave
   local can_relogin, protect = priv.can_relogin, priv.protect
   P.is_open = priv.is_open
 
@@ -265,7 +265,7 @@ function M.new(priv)
       if trace then
         trace_out(s, trace, list)
       end
-      local resps = (st.send or send)(s, list, 1)
+      local resps = st.send(s, list, 1)
       if trace then
         trace_in(trace, resps)
       end
@@ -274,7 +274,7 @@ function M.new(priv)
       if what == "final" then
         return value or r, req
       elseif what == "retry" then
-        (st.sleep or sleep)(value)
+        st.sleep(value)
       elseif what == "again" then
         req = value
       else
@@ -306,7 +306,7 @@ function M.new(priv)
       if trace then
         trace_out(s, trace, list)
       end
-      local resps = (st.send or send)(s, list, math.min(concurrency or 1, #list))
+      local resps = st.send(s, list, math.min(concurrency or 1, #list))
       if trace then
         trace_in(trace, resps)
       end
@@ -338,7 +338,7 @@ function M.new(priv)
         table.sort(again)
       end
       if longest > 0 then
-        (st.sleep or sleep)(longest)
+        st.sleep(longest)
       end
       pending = again
     end

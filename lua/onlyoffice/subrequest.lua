@@ -10,21 +10,14 @@
 -- location's proxy_set_header lines read (examples/nginx/onlyoffice.conf);
 -- proxy_pass_request_headers off keeps the client's own headers away from the
 -- portal, and an explicit body (empty when there is none) keeps its body away.
+local escape_url = require("onlyoffice.args").escape_url
+
 local M = {}
 
 local UNSUPPORTED = "uploads, downloads and requests to other hosts need the curl transport"
 local OWN = "a request's own timeout and headers need the curl transport; with transport \"ngx\" "
   .. "the internal location sets them"
 local DEFAULT_MAX_BODY = 64 * 1024 * 1024 -- as the curl transport's
-
--- Bytes a URL may hold as they are; the others are escaped as args.target does,
--- so that a Location header cannot put a space or a control byte into the
--- request line proxy_pass writes.
-local function escape_url(url)
-  return (url:gsub("[^A-Za-z0-9%-%._~!$&'()*+,;=:@/?%%]", function(c)
-    return string.format("%%%02X", c:byte())
-  end))
-end
 
 -- Where nginx allows subrequests.
 local PHASES = { rewrite = true, access = true, content = true }
@@ -113,7 +106,9 @@ function M.new(priv)
 
     -- Where a Location header points, as an absolute URL.
     local function absolute(req, where)
-      where = escape_url((where:gsub("#.*$", ""))) -- a fragment is never sent
+      -- Escaped as targets are, so that a Location cannot put a space or a control
+      -- byte into the request line proxy_pass writes; a fragment is never sent.
+      where = escape_url((where:gsub("#.*$", "")))
       if where:match("^%a[%w+.-]*:") then
         return where
       elseif where:sub(1, 2) == "//" then

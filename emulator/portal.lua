@@ -878,6 +878,28 @@ function CONTROL.valid()
 end
 
 ---------------------------------------------------------------------------
+-- Extensions: the DocSpace 3.x features, each in an emulator/portal_*.lua of
+-- its own. route(lib, method, uri, rest) answers a request it knows (and does
+-- not return, as ngx.exit ends the handler) or returns nil; rest is the path
+-- below /api/2.0/ (without Workspace's .json), or nil for other paths.
+---------------------------------------------------------------------------
+
+M.lib = {
+  dict = dict, cjson = cjson, USERS = USERS, CONTROL = CONTROL, MY_FOLDER = MY_FOLDER,
+  flavor = flavor, send = send, json_send = json_send, ok = ok, err = err,
+  authorized = authorized, unauthorized = unauthorized, token_user = token_user, new_token = new_token,
+  body_fields = body_fields, read_body = read_body, multipart_file = multipart_file,
+  save_file = save_file, write_file = write_file, stored_meta = stored_meta, file_entry = file_entry,
+  folder_entry = folder_entry, files_dir = files_dir, file_size = file_size, serve_file = serve_file,
+}
+
+local EXTENSIONS = {}
+for _, name in ipairs({
+}) do
+  EXTENSIONS[#EXTENSIONS + 1] = require(name)
+end
+
+---------------------------------------------------------------------------
 -- Routing
 ---------------------------------------------------------------------------
 
@@ -894,6 +916,12 @@ function M.handle()
     local f = CONTROL[uri:match("^/__emu/([%w_]+)$") or ""]
     return f and f() or err(404, "no such control")
   end
+  if rest and flavor() == "workspace" then
+    rest = rest:gsub("%.json$", "")
+  end
+  for _, ext in ipairs(EXTENSIONS) do
+    ext.route(M.lib, method, uri, rest)
+  end
   if uri == "/ChunkedUploader.ashx" and method == "POST" then
     return upload_chunk()
   elseif uri == "/filehandler.ashx" or uri == "/Products/Files/HttpHandlers/filehandler.ashx" then
@@ -903,9 +931,6 @@ function M.handle()
   end
   if not rest then
     return err(404, "Not found")
-  end
-  if flavor() == "workspace" then
-    rest = rest:gsub("%.json$", "")
   end
   if rest == "authentication" then
     if method == "GET" then

@@ -19,17 +19,9 @@ local function end_sink(sink, message)
 end
 
 function M.install(methods, P)
-  local function transfer(s, id, target, opts)
-    local file, err, detail = P.api(s, { method = "GET", target = "/api/2.0/files/file/" .. id })
-    if file == nil then
-      return nil, err, detail
-    end
-    local url = type(file) == "table" and type(file.viewUrl) == "string" and file.viewUrl
-      or ("/filehandler.ashx?action=download&fileid=" .. id)
-    local from = P.on_portal(s, url)
-    if not from then
-      return nil, "the file's download URL is unusable", { kind = "http" }
-    end
+  -- Streams what the portal (or a storage origin it redirects to) answers to
+  -- GET `from` into target: bytes | nil, message, detail.
+  local function fetch(s, from, target, opts)
     local progress, last = monotonic(opts.progress)
     local req = { method = "GET", target = from, outside = true, progress = progress, timeout = opts.timeout }
     if type(target) == "string" then
@@ -59,14 +51,41 @@ function M.install(methods, P)
     return final.bytes
   end
 
+  local function transfer(s, id, target, opts)
+    local file, err, detail = P.api(s, { method = "GET", target = "/api/2.0/files/file/" .. id })
+    if file == nil then
+      return nil, err, detail
+    end
+    local url = type(file) == "table" and type(file.viewUrl) == "string" and file.viewUrl
+      or ("/filehandler.ashx?action=download&fileid=" .. id)
+    local from = P.on_portal(s, url)
+    if not from then
+      return nil, "the file's download URL is unusable", { kind = "http" }
+    end
+    return fetch(s, from, target, opts)
+  end
+
   -- A sink hears of every failure, whenever it came (ltn12: nil, message).
-  local function run(s, id, target, opts)
-    local bytes, err, detail = transfer(s, id, target, opts)
+  local function with_sink(target, bytes, err, detail)
     if bytes == nil and type(target) == "function" and (detail == nil or detail.kind ~= "sink" or
       not err:find("^the sink failed at the end")) then
       end_sink(target, err)
     end
     return bytes, err, detail
+  end
+
+  local function run(s, id, target, opts)
+    return with_sink(target, transfer(s, id, target, opts))
+  end
+
+  --- Inside a public call: streams GET `from` (a URL the portal named) to
+  --- target, a path or an ltn12 sink, as s:download does.
+  function P.stream(s, url, target, opts)
+    local from = P.on_portal(s, url)
+    if not from then
+      return with_sink(target, nil, "the download URL is unusable", { kind = "http" })
+    end
+    return with_sink(target, fetch(s, from, target, opts))
   end
 
   --- s:download(file_id, target [, options]) -> bytes | nil, message, detail

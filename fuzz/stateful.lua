@@ -720,6 +720,7 @@ local Runner = {}
 Runner.__index = Runner
 
 local KINDS = { http = true, network = true, timeout = true, tls = true, json = true, closed = true, login = true,
+  rate_limit = true, auth = true,
   io = true, redirect = true, sink = true, source = true, too_large = true }
 
 -- Text only the emulator writes: a short-secret session must get none of it.
@@ -1328,7 +1329,7 @@ function Runner:expect_spec(ctx, rec, spec, r, where, sent)
       else
         succeed = true
       end
-    elseif RETRIABLE[status] and (m == "GET" or m == "HEAD") then
+    elseif status == 429 or (RETRIABLE[status] and (m == "GET" or m == "HEAD")) then
       local after = tonumber(q.after)
       if after and after > rec.max_retry_wait then
         succeed = times == 0
@@ -1346,13 +1347,13 @@ function Runner:expect_spec(ctx, rec, spec, r, where, sent)
     elseif status == 401 and rec.mode == "fails" and r[1] == nil and d.kind == "login" then
       return
     else
-      self:expect_fail(where, r, "http", status)
+      self:expect_fail(where, r, status == 429 and "rate_limit" or "http", status)
     end
   elseif kind == "status" then
     if spec.code == 401 and rec.mode == "fails" and r[1] == nil and d.kind == "login" then
       return
     end
-    if self:expect_fail(where, r, "http", spec.code) and not rec.short and spec.method ~= "HEAD" then
+    if self:expect_fail(where, r, spec.code == 429 and "rate_limit" or "http", spec.code) and not rec.short and spec.method ~= "HEAD" then
       local e = d.error
       if type(e) ~= "table" or e.message ~= "emulated failure " .. spec.code then
         self:violate("expect:error-object", where .. ": detail.error is " .. short(ser(e), 200))

@@ -2,6 +2,7 @@
 
 #include <errno.h>
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
 #include <unistd.h>
@@ -47,10 +48,50 @@ static int private_file(lua_State *L)
     return 1;
 }
 
+/* write_private(path, content) -> true | nil, message: replaces path
+ * atomically with a new file of mode 0600 (mkstemp's) holding content, so a
+ * reader never sees half a file and nobody else can read it at any moment. */
+static int write_private(lua_State *L)
+{
+    size_t plen, len;
+    const char *path = luaL_checklstring(L, 1, &plen);
+    const char *content = luaL_checklstring(L, 2, &len);
+    char *tmp = (char *)lua_newuserdata(L, plen + 8);
+    int fd, err = 0;
+    memcpy(tmp, path, plen);
+    memcpy(tmp + plen, ".XXXXXX", 8);
+    fd = mkstemp(tmp);
+    if (fd < 0)
+        return fail(L, "cannot write %s: %s", path, errno);
+    while (len > 0 && err == 0) {
+        ssize_t n = write(fd, content, len);
+        if (n < 0 && errno != EINTR)
+            err = errno;
+        else if (n > 0) {
+            content += n;
+            len -= (size_t)n;
+        }
+    }
+    if (err == 0 && fsync(fd) != 0)
+        err = errno;
+    if (close(fd) != 0 && err == 0)
+        err = errno;
+    if (err == 0 && rename(tmp, path) != 0)
+        err = errno;
+    if (err != 0) {
+        unlink(tmp);
+        return fail(L, "cannot write %s: %s", path, err);
+    }
+    lua_pushboolean(L, 1);
+    return 1;
+}
+
 void oo_files_register(lua_State *L)
 {
     lua_pushcfunction(L, file_size);
     lua_setfield(L, -2, "file_size");
     lua_pushcfunction(L, private_file);
     lua_setfield(L, -2, "private_file");
+    lua_pushcfunction(L, write_private);
+    lua_setfield(L, -2, "write_private");
 }

@@ -265,14 +265,16 @@ static int redact_secret(lua_State *L, const char *secret, int drop)
 static int redact(lua_State *L)
 {
     oo_session *s = oo_session_check(L, 1);
-    const char *secrets[3];
+    const char *secrets[5];
     int i, rc;
     luaL_checkstring(L, 2);
     lua_settop(L, 2);
     secrets[0] = s->password;
     secrets[1] = s->token;
     secrets[2] = s->previous;
-    for (i = 0; i < 3; i++) {
+    secrets[3] = s->refresh;
+    secrets[4] = s->client_secret;
+    for (i = 0; i < 5; i++) {
         if (secrets[i] == NULL || secrets[i][0] == '\0')
             continue;
         if (strlen(secrets[i]) < OO_REDACT_MIN || (rc = redact_secret(L, secrets[i], i == 0)) == 1 ||

@@ -76,18 +76,27 @@ static struct curl_slist *own_headers(lua_State *L, oo_slot *slot, const struct 
     return slot->own = l;
 }
 
-static struct curl_slist *headers_for(lua_State *L, oo_slot *slot, int req, int has_body, int login, int auth,
-                                      int own)
+/* What a request table holds, read in one pass over it. */
+typedef struct fields {
+    const char *method, *target, *url, *body, *file, *field, *filename, *code;
+    size_t body_len;
+    int login, refresh, auth, cookie, durable, headers, part;
+    double timeout, done, total;
+} fields;
+
+static struct curl_slist *headers_for(lua_State *L, oo_slot *slot, int req, int has_body, const fields *f)
 {
     oo_session *s = slot->s;
     struct curl_slist *base;
     int lines;
-    if (login)
+    if (f->refresh)
+        return s->h_form;
+    if (f->login)
         return s->h_login;
-    if (!auth)
+    if (!f->auth)
         return s->h_bare;
     base = has_body ? s->h_api_json : s->h_api;
-    if (!own)
+    if (!f->headers)
         return base;
     lua_getfield(L, req, "headers");
     lines = lua_gettop(L);
@@ -154,14 +163,6 @@ static int failed(oo_slot *slot, enum oo_abort why, const char *message, int err
     return 1;
 }
 
-/* What a request table holds, read in one pass over it. */
-typedef struct fields {
-    const char *method, *target, *url, *body, *file, *field, *filename, *code;
-    size_t body_len;
-    int login, auth, cookie, durable, headers, part;
-    double timeout, done, total;
-} fields;
-
 static int key_is(const char *k, size_t n, const char *name)
 {
     return n == strlen(name) && memcmp(k, name, n) == 0;
@@ -207,7 +208,9 @@ static void field(lua_State *L, oo_slot *slot, fields *f, const char *k, size_t 
     else if (key_is(k, n, "login")) {
         f->login = lua_toboolean(L, -1);
         f->code = string_value(L, &len);
-    } else if (key_is(k, n, "timeout"))
+    } else if (key_is(k, n, "refresh"))
+        f->refresh = lua_toboolean(L, -1);
+    else if (key_is(k, n, "timeout"))
         f->timeout = number_value(L, -1);
     else if (key_is(k, n, "file"))
         f->file = string_value(L, &len);
@@ -277,7 +280,9 @@ int oo_request_setup(lua_State *L, oo_slot *slot, int req)
         return luaL_error(L, "a request needs a method and a target or url");
     if (f.login && oo_login_body(L, slot->s, f.code, &slot->post) != 0)
         return failed(slot, OO_LOGIN, "no password is kept for this session", 0);
-    slot->wipe_body = f.login;
+    if (f.refresh && oo_refresh_body(L, slot->s, &slot->post) != 0)
+        return failed(slot, OO_LOGIN, "no refresh token is kept for this session", 0);
+    slot->wipe_body = f.login || f.refresh; /* bodies of secrets, answered with tokens */
     slot->done = (curl_off_t)f.done;
     slot->total = (curl_off_t)f.total;
     if (f.part && setup_part(L, slot, req, &f))
@@ -286,11 +291,11 @@ int oo_request_setup(lua_State *L, oo_slot *slot, int req)
         slot->streaming = 1;
     if (f.file && (err = oo_sink_open(slot, f.file, f.durable)) != 0)
         return failed(slot, OO_IO, NULL, err);
-    body = f.login ? slot->post.data : f.body;
-    len = f.login ? slot->post.len : f.body_len;
+    body = slot->wipe_body ? slot->post.data : f.body;
+    len = slot->wipe_body ? slot->post.len : f.body_len;
     set_method(slot->easy, f.method, body, len, slot->mime);
     curl_easy_setopt(slot->easy, CURLOPT_HTTPHEADER,
-                     headers_for(L, slot, req, body != NULL, f.login, f.auth, f.headers));
+                     headers_for(L, slot, req, body != NULL, &f));
     set_url(L, slot, f.target, f.url);
     if ((slot->cookie = f.cookie) != 0)
         set_cookie(L, slot);

@@ -64,11 +64,12 @@ static int named_in(const struct curl_slist *l, const char *line)
     return 0;
 }
 
-static struct curl_slist *append_authorization(struct curl_slist *l, const char *token)
+static struct curl_slist *append_authorization(struct curl_slist *l, const char *token, int bearer)
 {
     oo_buffer line = { NULL, 0, 0 };
     struct curl_slist *n = NULL;
-    if (oo_buffer_addstr(&line, "Authorization: ") == 0 && oo_buffer_add(&line, token, strlen(token) + 1) == 0)
+    if (oo_buffer_addstr(&line, bearer ? "Authorization: Bearer " : "Authorization: ") == 0 &&
+        oo_buffer_add(&line, token, strlen(token) + 1) == 0)
         n = oo_headers_append(l, line.data);
     else
         oo_headers_free(l);
@@ -80,7 +81,7 @@ static struct curl_slist *append_authorization(struct curl_slist *l, const char 
 /* One list: Accept, optional Authorization and Content-Type, the session's own
  * headers (portal requests only), and an empty Expect that stops libcurl
  * waiting for 100-continue on large bodies. */
-static struct curl_slist *header_list(const oo_session *s, int auth, int json, int extra)
+static struct curl_slist *header_list(const oo_session *s, int auth, const char *ctype, int extra)
 {
     const struct curl_slist *e, *own = extra ? s->extra : NULL;
     struct curl_slist *l = oo_headers_append(NULL, "Expect:");
@@ -88,9 +89,9 @@ static struct curl_slist *header_list(const oo_session *s, int auth, int json, i
     if (l && !named_in(own, "Accept:"))
         l = oo_headers_append(l, "Accept: application/json");
     if (l && auth && s->token)
-        l = append_authorization(l, s->token);
-    if (l && json && !named_in(own, "Content-Type:"))
-        l = oo_headers_append(l, "Content-Type: application/json");
+        l = append_authorization(l, s->token, s->bearer);
+    if (l && ctype && !named_in(own, "Content-Type:"))
+        l = oo_headers_append(l, ctype);
     for (e = own; l && e; e = e->next)
         l = oo_headers_append(l, e->data);
     return l;
@@ -98,14 +99,17 @@ static struct curl_slist *header_list(const oo_session *s, int auth, int json, i
 
 int oo_session_build_headers(oo_session *s)
 {
-    struct curl_slist *l[4];
+    static const char *const JSON = "Content-Type: application/json";
+    static const char *const FORM = "Content-Type: application/x-www-form-urlencoded";
+    struct curl_slist *l[5];
     int i;
-    l[0] = header_list(s, 1, 0, 1);
-    l[1] = header_list(s, 1, 1, 1);
-    l[2] = header_list(s, 0, 1, 1);
-    l[3] = header_list(s, 0, 0, 0);
-    if (!l[0] || !l[1] || !l[2] || !l[3]) {
-        for (i = 0; i < 4; i++)
+    l[0] = header_list(s, 1, NULL, 1);
+    l[1] = header_list(s, 1, JSON, 1);
+    l[2] = header_list(s, 0, JSON, 1);
+    l[3] = header_list(s, 0, NULL, 0);
+    l[4] = header_list(s, 0, FORM, 1);
+    if (!l[0] || !l[1] || !l[2] || !l[3] || !l[4]) {
+        for (i = 0; i < 5; i++)
             oo_headers_free(l[i]);
         return -1;
     }
@@ -113,10 +117,12 @@ int oo_session_build_headers(oo_session *s)
     oo_headers_free(s->h_api_json);
     oo_headers_free(s->h_login);
     oo_headers_free(s->h_bare);
+    oo_headers_free(s->h_form);
     s->h_api = l[0];
     s->h_api_json = l[1];
     s->h_login = l[2];
     s->h_bare = l[3];
+    s->h_form = l[4];
     return 0;
 }
 
@@ -245,7 +251,8 @@ static void session_release(oo_session *s)
     oo_headers_free(s->h_api_json);
     oo_headers_free(s->h_login);
     oo_headers_free(s->h_bare);
-    s->h_api = s->h_api_json = s->h_login = s->h_bare = NULL;
+    oo_headers_free(s->h_form);
+    s->h_api = s->h_api_json = s->h_login = s->h_bare = s->h_form = NULL;
     curl_slist_free_all(s->extra);
     s->extra = NULL;
     oo_secret_free(&s->password);
@@ -253,6 +260,9 @@ static void session_release(oo_session *s)
     oo_secret_free(&s->previous);
     oo_secret_free(&s->username);
     oo_secret_free(&s->expires);
+    oo_secret_free(&s->refresh);
+    oo_secret_free(&s->client_id);
+    oo_secret_free(&s->client_secret);
 }
 
 /* close, __gc and __close (which passes an error object, ignored). Inside a
@@ -290,7 +300,8 @@ static int push_if_open(lua_State *L, const oo_session *s, const char *v)
 static int session_token(lua_State *L)
 {
     oo_session *s = oo_session_check(L, 1);
-    return push_if_open(L, s, s->token);
+    /* An API key is the caller's own long-lived secret: nothing hands it back. */
+    return push_if_open(L, s, s->bearer == OO_KEY ? NULL : s->token);
 }
 
 static int session_expires(lua_State *L)

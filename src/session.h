@@ -13,6 +13,9 @@
 
 struct oo_slot;
 
+/* What s->bearer says the token is: a login token goes bare, the others as Bearer. */
+enum { OO_LOGIN_TOKEN = 0, OO_KEY = 1, OO_OAUTH = 2 };
+
 typedef struct oo_session {
     CURL *curl;                    /* template for the slots' handles; NULL once closed */
     CURLM *multi;                  /* runs every transfer; keeps the connections */
@@ -26,11 +29,16 @@ typedef struct oo_session {
     char *token;
     char *previous;                /* the token before a re-login: answers may still echo it */
     char *expires;
+    int bearer;                    /* OO_KEY, OO_OAUTH: the token goes as "Bearer <token>" */
+    char *refresh;                 /* OAuth: the refresh token, client id and secret, for /oauth2/token */
+    char *client_id;
+    char *client_secret;
     struct curl_slist *extra;      /* headers from options.headers */
     struct curl_slist *h_api;      /* Accept, Authorization, extra headers */
     struct curl_slist *h_api_json; /* h_api plus Content-Type: application/json */
     struct curl_slist *h_login;    /* like h_api_json without Authorization */
     struct curl_slist *h_bare;     /* Accept only: requests that leave the portal */
+    struct curl_slist *h_form;     /* like h_login with a form Content-Type: OAuth refresh */
     size_t max_body;
     long timeout_ms;               /* whole request, for API calls */
     long stall_s;                  /* streaming transfers: abort below 1 byte/s for this long */

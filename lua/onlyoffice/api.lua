@@ -6,6 +6,8 @@ local upload = require "onlyoffice.upload"
 local download = require "onlyoffice.download"
 local pages = require "onlyoffice.pages"
 local batch = require "onlyoffice.batch"
+local credentials = require "onlyoffice.credentials"
+local token_file = require "onlyoffice.token_file"
 
 local A = {}
 
@@ -20,6 +22,7 @@ function A.new(priv, P, core)
   }
 
   local methods = priv.methods
+  local cached_login, forget_token_file = token_file.new(priv, P)
   local subrequest = require("onlyoffice.subrequest").new(priv)
   local unpack = table.unpack or unpack
 
@@ -56,7 +59,17 @@ function A.new(priv, P, core)
     end
     local s, opts = new_session(url, options, 2)
     priv.credentials(s, username, password)
-    local ok, err, detail = P.call(s, P.authenticate, opts.code)
+    local ok, err, detail
+    if opts.token_file then
+      local ok_read, cached = pcall(token_file.read, opts.token_file, s:url(), username, 1)
+      if not ok_read then
+        s:close()
+        error(cached, 2)
+      end
+      ok, err, detail = P.call(s, cached_login, cached, opts.token_file, username, opts.code)
+    else
+      ok, err, detail = P.call(s, P.authenticate, opts.code)
+    end
     if not ok then
       s:close()
       return nil, err, detail
@@ -67,19 +80,21 @@ function A.new(priv, P, core)
     return s
   end
 
-  --- session(url, token [, options]) or session{url=, token=, ...}: no login, no re-login.
+  --- session(url, token [, options]), session(url, { api_key = ... | access_token = ..., ... })
+  --- or session{ url =, token = | api_key = | access_token =, ... }: no login.
   function M.session(url, token, options)
     if type(url) == "table" then
       url, token, options = unpack(args.named(url, { "url", "token" }))
+    elseif type(token) == "table" and options == nil then
+      token, options = nil, token
     end
-    if type(token) ~= "string" or token == "" or token:find("[%z\r\n;]") then
-      error("token must be a non-empty string without CR, LF, NUL or ';'", 2)
-    end
-    if type(options) == "table" and (options.code ~= nil or options.relogin ~= nil) then
-      error("options code and relogin belong to login, not session", 2)
+    local credential
+    credential, options = credentials.parse(token, options, 2)
+    if type(options) == "table" and (options.code ~= nil or options.relogin ~= nil or options.token_file ~= nil) then
+      error("options code, relogin and token_file belong to login, not session", 2)
     end
     local s = new_session(url, options, 2)
-    assert(priv.set_token(s, token))
+    credentials.apply(priv, s, credential)
     return s
   end
 
@@ -121,9 +136,17 @@ function A.new(priv, P, core)
   local LOGOUT = "/api/2.0/authentication/logout"
 
   local function logout_now(s)
+    local credential = priv.state(s).credential
+    if credential == "key" or credential == "oauth" then
+      return nil, credential == "key"
+        and "an API key is not logged out: revoke it with DELETE /api/2.0/keys/{id} or in the portal's settings"
+        or "an OAuth token is not logged out: revoke it at /oauth2/revoke or in the portal's settings",
+        { kind = "auth" }
+    end
     local req = { method = "POST", target = LOGOUT, cookie = true, relogin = false }
     local _, message, detail = P.failure(s, req, (P.one(s, req)))
     if not message then
+      forget_token_file(s)
       return true
     end
     if detail.kind == "closed" then

@@ -11,7 +11,7 @@ local OPTIONS = {
   timeout = "number", connect_timeout = "number", stall_timeout = "number", verify = "boolean",
   cafile = "string", proxy = "string", user_agent = "string", headers = "table", relogin = "boolean",
   retries = "number", code = "string", max_body = "number", max_retry_wait = "number",
-  trace = "function", transport = "string", location = "string",
+  trace = "function", transport = "string", location = "string", token_file = "string",
 }
 
 -- What the curl transport does itself and, with transport "ngx", the internal

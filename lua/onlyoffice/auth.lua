@@ -72,6 +72,10 @@ function M.new(priv, P)
       if not ok then
         return fail(err, { status = final.status })
       end
+      local on_token = priv.state(s).on_token
+      if on_token then
+        on_token(s)
+      end
       return true
     end
     if r.tfa == true or r.sms == true then

@@ -8,6 +8,7 @@ if loaded then -- package.loaded was cleared: the module is built once per Lua s
 end
 local pipeline = require "onlyoffice.pipeline"
 local auth = require "onlyoffice.auth"
+local oauth = require "onlyoffice.oauth"
 local api = require "onlyoffice.api"
 
 -- The C core's private half (sessions, credentials, sending, redaction) is
@@ -22,6 +23,7 @@ local function build()
   local priv = internals()
   local P = pipeline.new(priv)
   auth.new(priv, P)
+  oauth.new(priv, P)
   local M = api.new(priv, P, core)
   if name then -- here, inside the pcall: require would add it after we return
     package.loaded[name] = M

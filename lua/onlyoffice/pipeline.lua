@@ -5,11 +5,15 @@
 -- trace and redaction to what comes back.
 local args = require "onlyoffice.args"
 local response = require "onlyoffice.response"
+local credentials = require "onlyoffice.credentials"
 
 local M = {}
 
 local MAX_REDIRECTS = 5
-local RETRY_STATUS = { [429] = true, [502] = true, [503] = true, [504] = true }
+-- 502/503/504 may come after the portal acted: only GET and HEAD are repeated.
+-- DocSpace's limiter answers 429 before the request reaches the API, so a 429
+-- is repeated whatever the method.
+local RETRY_STATUS = { [502] = true, [503] = true, [504] = true }
 local REDIRECT_STATUS = { [301] = true, [302] = true, [303] = true, [307] = true, [308] = true }
 local IDEMPOTENT = { GET = true, HEAD = true }
 
@@ -18,6 +22,7 @@ local IDEMPOTENT = { GET = true, HEAD = true }
 function M.new(priv)
   local P = {}
   local redact, state, enter, leave = priv.redact, priv.state, priv.enter, priv.leave
+  local explain -- defined with the shaping below
   local can_relogin, protect = priv.can_relogin, priv.protect
   P.is_open = priv.is_open
 
@@ -213,6 +218,17 @@ function M.new(priv)
   -- The policy loop
   ---------------------------------------------------------------------------
 
+  -- The wait before retry number attempt + 1 when the answer named none. A
+  -- limiter's 429 (DocSpace sends no Retry-After with its sliding window and
+  -- concurrency limits) gets longer waits with jitter, so that the clients it
+  -- refused together do not all return together.
+  local function backoff(st, limited, attempt)
+    if limited then
+      return math.min(2 ^ attempt, st.max_retry_wait) * (0.5 + 0.5 * math.random())
+    end
+    return math.min(0.2 * 2 ^ attempt, st.max_retry_wait)
+  end
+
   -- What to do with response r to req: "final", "relogin", "retry" (and the
   -- wait), or "again" with the next request.
   local function decide(s, st, req, r, relogged)
@@ -224,8 +240,9 @@ function M.new(priv)
       and not (req.part and req.part.reader) then
       return "relogin"
     end
-    if RETRY_STATUS[status] and IDEMPOTENT[req.method] and (req.attempt or 0) < st.retries then
-      local wait = r.retry_after or math.min(0.2 * 2 ^ (req.attempt or 0), st.max_retry_wait)
+    local limited = status == 429 and not (req.part and req.part.reader)
+    if (limited or (RETRY_STATUS[status] and IDEMPOTENT[req.method])) and (req.attempt or 0) < st.retries then
+      local wait = r.retry_after or backoff(st, limited, req.attempt or 0)
       if wait <= st.max_retry_wait then
         req.attempt = (req.attempt or 0) + 1
         return "retry", wait
@@ -259,6 +276,12 @@ function M.new(priv)
     local list = st.one or {}
     st.one = list -- one call at a time per session: the list can be reused
     local relogged = false
+    if st.expires_at and not req.refresh and P.expiring(st) then
+      local ok, err, detail = P.authenticate(s, nil)
+      if not ok then
+        return login_failed(err, detail, req), req
+      end
+    end
     while true do
       list[1] = req
       local trace = st.trace
@@ -296,6 +319,15 @@ function M.new(priv)
     local out, pending, relogged = {}, {}, false
     for i = 1, n do
       pending[i] = i
+    end
+    if st.expires_at and n > 0 and P.expiring(st) then
+      local ok, err, detail = P.authenticate(s, nil)
+      if not ok then
+        for i = 1, n do
+          out[i] = login_failed(err, detail, reqs[i])
+        end
+        return out
+      end
     end
     while #pending > 0 do
       local list = {}
@@ -349,6 +381,30 @@ function M.new(priv)
   -- Shaping
   ---------------------------------------------------------------------------
 
+  local function rate_limit(headers)
+    local function number(name)
+      return tonumber(headers and headers["x-ratelimit-" .. name])
+    end
+    return { limit = number("limit"), remaining = number("remaining"), reset = number("reset") }
+  end
+
+  -- The kinds a refusal gets beyond "http": rate_limit for a 429, auth for a
+  -- 401 or 403 to an API key or OAuth token (which no login repairs).
+  function explain(s, req, final, message, detail)
+    local status = final.status
+    if status == 429 then
+      detail.kind, detail.rate_limit = "rate_limit", rate_limit(final.headers)
+      return message .. " (rate limited" .. (req.attempt and (" after " .. req.attempt .. " retries") or "") .. ")"
+    end
+    local credential = state(s).credential
+    if (status == 401 or status == 403) and (credential == "key" or credential == "oauth") and req.auth ~= false
+      and not req.refresh then
+      detail.kind = "auth"
+      return message .. " (" .. credentials.refusal(credential, status, req.method, req.target) .. ")"
+    end
+    return message
+  end
+
   --- nil, message, detail for a final that is not a 2xx answer; nothing for one that is.
   function P.failure(s, req, final)
     local path = req.shown or req.target
@@ -363,6 +419,7 @@ function M.new(priv)
     elseif final.status < 200 or final.status > 299 then
       message, detail = response.failure(final, P.cleaner(s))
       message = req.method .. " " .. (path or "(another origin)") .. ": " .. message
+      message = explain(s, req, final, message, detail)
     else
       return
     end

@@ -53,7 +53,8 @@ end
 
 --- new(priv) -> make(s, opts): the transport's send and sleep for session s.
 function M.new(priv)
-  local login_body, is_open = priv.login_body, priv.is_open
+  local login_body, refresh_body, authorization, is_open = priv.login_body, priv.refresh_body,
+    priv.authorization, priv.is_open
 
   -- ngx is the global of the nginx Lua module: looked up when a session is made.
   return function(s, opts)
@@ -88,18 +89,20 @@ function M.new(priv)
     end
 
     local function options_for(req)
-      local body, auth, cookie = req.body, "", ""
+      local body, auth, cookie, ctype = req.body, "", "", "application/json"
       if req.login then
         body = login_body(s, req.login ~= true and req.login or nil)
+      elseif req.refresh then
+        body, ctype = refresh_body(s), "application/x-www-form-urlencoded"
       elseif req.auth ~= false then
-        auth = s:token() or ""
+        auth = authorization(s) or ""
         if req.cookie and auth ~= "" then
           cookie = "asc_auth_key=" .. auth
         end
       end
       vars.onlyoffice_uri = root .. req.target
       vars.onlyoffice_authorization, vars.onlyoffice_cookie = auth, cookie
-      vars.onlyoffice_content_type = body and "application/json" or ""
+      vars.onlyoffice_content_type = body and ctype or ""
       sub.method, sub.body = METHOD[req.method], body or ""
       return sub
     end
@@ -164,7 +167,7 @@ function M.new(priv)
     local function send(_, reqs, concurrency)
       M.check_phase(ngx, 0)
       local where = location .. "\0" .. ngx.var.server_port .. "\0" .. ngx.var.server_name
-      if reqs[1].login then
+      if reqs[1].login or reqs[1].refresh then
         verify(ngx, location)
       elseif not verified[where] then
         verify(ngx, location, where)

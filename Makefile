@@ -6,7 +6,7 @@ SRC = $(wildcard src/*.c)
 HDR = $(wildcard src/*.h)
 # The module pins itself in memory at run time (src/curl_memory.c), whatever
 # builds it: LuaRocks' builtin type passes no linker flags such as -z nodelete.
-LIBS = $(shell pkg-config --libs libcurl) -lm -pthread -ldl
+LIBS = $(shell pkg-config --libs libcurl) -lcrypto -lm -pthread -ldl
 
 # Runtimes: build/<name>/onlyoffice/core.so against each one's headers.
 RUNTIMES ?= 5.4 jit

@@ -45,16 +45,18 @@ build = {
     ["onlyoffice.pipeline"] = "lua/onlyoffice/pipeline.lua",
     ["onlyoffice.response"] = "lua/onlyoffice/response.lua",
     ["onlyoffice.upload"] = "lua/onlyoffice/upload.lua",
+    ["onlyoffice.webhook"] = "lua/onlyoffice/webhook.lua",
     ["onlyoffice.core"] = {
       sources = {
         "src/answer.c", "src/buffer.c", "src/callback.c", "src/compat.c", "src/core.c", "src/curl_memory.c", "src/files.c",
         "src/part.c", "src/redact.c", "src/request.c", "src/secret.c", "src/secrets.c", "src/send.c",
-        "src/session.c", "src/sink.c",
+        "src/session.c", "src/sink.c", "src/webhook.c",
       },
       defines = { "_POSIX_C_SOURCE=200809L" },
       -- m: floor(); pthread: the once-only libcurl init; dl: the module pins itself
       -- in memory (libcurl keeps pointers into it), since no linker flag gets here.
-      libraries = { "curl", "m", "pthread", "dl" },
+      -- crypto: HMAC-SHA256 for webhook signatures (OpenSSL, which libcurl uses too).
+      libraries = { "curl", "crypto", "m", "pthread", "dl" },
       incdirs = { "$(CURL_INCDIR)" },
       libdirs = { "$(CURL_LIBDIR)" },
     },

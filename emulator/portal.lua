@@ -881,7 +881,8 @@ end
 -- Extensions: the DocSpace 3.x features, each in an emulator/portal_*.lua of
 -- its own. route(lib, method, uri, rest) answers a request it knows (and does
 -- not return, as ngx.exit ends the handler) or returns nil; rest is the path
--- below /api/2.0/ (without Workspace's .json), or nil for other paths.
+-- below /api/2.0/ (without Workspace's .json), or nil for other paths. An
+-- optional install(lib) runs once at load, to add control routes to lib.CONTROL.
 ---------------------------------------------------------------------------
 
 M.lib = {
@@ -895,8 +896,13 @@ M.lib = {
 
 local EXTENSIONS = {}
 for _, name in ipairs({
+  "portal_webhooks",
 }) do
-  EXTENSIONS[#EXTENSIONS + 1] = require(name)
+  local ext = require(name)
+  if ext.install then -- its own /__emu/<name> routes, put in lib.CONTROL before any request
+    ext.install(M.lib)
+  end
+  EXTENSIONS[#EXTENSIONS + 1] = ext
 end
 
 ---------------------------------------------------------------------------

@@ -20,6 +20,7 @@
 #include "secrets.h"
 #include "send.h"
 #include "session.h"
+#include "webhook.h"
 
 /* core.sleep(seconds): between retries; at most a day, whatever is asked. */
 static int core_sleep(lua_State *L)
@@ -120,6 +121,7 @@ OO_EXPORT int luaopen_onlyoffice_core(lua_State *L)
     lua_newtable(L);
     luaL_setfuncs(L, fns, 0);
     oo_files_register(L);
+    oo_webhook_register(L);
     push_curl_version(L);
     return 1;
 }

@@ -19,6 +19,7 @@ function A.new(priv, P, core)
     array = json.array,
     curl_version = core.curl_version,
     ssl_version = core.ssl_version,
+    webhook = require "onlyoffice.webhook",
   }
 
   local methods = priv.methods

@@ -120,6 +120,7 @@ OO_EXPORT int luaopen_onlyoffice_core(lua_State *L)
     lua_newtable(L);
     luaL_setfuncs(L, fns, 0);
     oo_files_register(L);
+    oo_resume_register(L);
     push_curl_version(L);
     return 1;
 }

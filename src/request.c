@@ -1,5 +1,5 @@
 /* A request table: { method=, target= | url=, body=, headers=, auth=, cookie=,
- * login=, timeout=, file=, durable=, sink=, progress=, done=, total=, part=,
+ * login=, timeout=, file=, durable=, resume=, sink=, progress=, done=, total=, part=,
  * field=, filename= }. Every option that one request sets is reset for the
  * next, since handles are reused. */
 #include "request.h"
@@ -84,9 +84,8 @@ static struct curl_slist *headers_for(lua_State *L, oo_slot *slot, int req, int 
     int lines;
     if (login)
         return s->h_login;
-    if (!auth)
-        return s->h_bare;
-    base = has_body ? s->h_api_json : s->h_api;
+    /* Without credentials (another origin) a request's own lines still go: a Range. */
+    base = !auth ? s->h_bare : has_body ? s->h_api_json : s->h_api;
     if (!own)
         return base;
     lua_getfield(L, req, "headers");
@@ -158,7 +157,7 @@ static int failed(oo_slot *slot, enum oo_abort why, const char *message, int err
 typedef struct fields {
     const char *method, *target, *url, *body, *file, *field, *filename, *code;
     size_t body_len;
-    int login, auth, cookie, durable, headers, part;
+    int login, auth, cookie, durable, resume, headers, part;
     double timeout, done, total;
 } fields;
 
@@ -213,6 +212,8 @@ static void field(lua_State *L, oo_slot *slot, fields *f, const char *k, size_t 
         f->file = string_value(L, &len);
     else if (key_is(k, n, "durable"))
         f->durable = lua_toboolean(L, -1);
+    else if (key_is(k, n, "resume"))
+        f->resume = lua_toboolean(L, -1);
     else if (key_is(k, n, "sink"))
         slot->sink.fn = keep_function(L, slot, OO_A_SINK);
     else if (key_is(k, n, "progress"))
@@ -284,7 +285,7 @@ int oo_request_setup(lua_State *L, oo_slot *slot, int req)
         return 1;
     if (f.file || slot->sink.fn)
         slot->streaming = 1;
-    if (f.file && (err = oo_sink_open(slot, f.file, f.durable)) != 0)
+    if (f.file && (err = oo_sink_open(slot, f.file, f.durable, f.resume)) != 0)
         return failed(slot, OO_IO, NULL, err);
     body = f.login ? slot->post.data : f.body;
     len = f.login ? slot->post.len : f.body_len;

@@ -2,7 +2,7 @@ std = "max"
 max_line_length = 120
 files["spec"] = { std = "+busted" }
 files["emulator/portal.lua"] = { globals = { "ngx" } }
-files["emulator/portal_*.lua"] = { read_globals = { "ngx" } }
+files["emulator/portal_*.lua"] = { globals = { "ngx" } }
 files["examples/nginx"] = { globals = { "ngx" } }
 files["lua/onlyoffice/ngx.lua"] = { read_globals = { "ngx" } }
 files["spec/support/nginx_handlers.lua"] = { globals = { "ngx" } }

@@ -500,7 +500,8 @@ local function record_headers()
   dict:set("seen:" .. ngx.var.server_port .. " " .. ngx.var.uri, cjson.encode(ngx.req.get_headers()))
 end
 
-local function serve_file()
+-- deliver(id) (an extension's) sends a stored file; by default nginx serves it.
+local function serve_file(deliver)
   record_headers()
   authorized()
   local id = tonumber(ngx.var.arg_fileid)
@@ -520,6 +521,9 @@ local function serve_file()
   end
   if not id or not stored_meta(id) or not file_size(files_dir() .. id) then
     return err(404, "The required file was not found")
+  end
+  if deliver then
+    return deliver(id)
   end
   return ngx.exec("/__files/" .. id)
 end
@@ -897,6 +901,8 @@ M.lib = {
 local EXTENSIONS = {}
 for _, name in ipairs({
   "portal_webhooks",
+  "portal_uploads",
+  "portal_downloads",
 }) do
   local ext = require(name)
   if ext.install then -- its own /__emu/<name> routes, put in lib.CONTROL before any request

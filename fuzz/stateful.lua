@@ -1353,7 +1353,8 @@ function Runner:expect_spec(ctx, rec, spec, r, where, sent)
     if spec.code == 401 and rec.mode == "fails" and r[1] == nil and d.kind == "login" then
       return
     end
-    if self:expect_fail(where, r, spec.code == 429 and "rate_limit" or "http", spec.code) and not rec.short and spec.method ~= "HEAD" then
+    local want = spec.code == 429 and "rate_limit" or "http"
+    if self:expect_fail(where, r, want, spec.code) and not rec.short and spec.method ~= "HEAD" then
       local e = d.error
       if type(e) ~= "table" or e.message ~= "emulated failure " .. spec.code then
         self:violate("expect:error-object", where .. ": detail.error is " .. short(ser(e), 200))

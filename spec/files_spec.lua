@@ -97,7 +97,7 @@ describe("files", function()
 
       it("surfaces a chunk refused with 200 and success = false, with the portal's message", function()
         local entry, err, detail = s:upload(1001, { data = bytes(3 * CHUNK) },
-          { name = "failchunk.bin", chunk_size = CHUNK })
+          { name = "failchunk.bin", chunk_size = CHUNK, flow = "legacy" })
         assert.is_nil(entry)
         assert.equal("upload failed at chunk 2: Emulated chunk failure", err)
         assert.equal(2, detail.chunk)

@@ -122,6 +122,7 @@ OO_EXPORT int luaopen_onlyoffice_core(lua_State *L)
     luaL_setfuncs(L, fns, 0);
     oo_files_register(L);
     oo_webhook_register(L);
+    oo_resume_register(L);
     push_curl_version(L);
     return 1;
 }

@@ -7,5 +7,7 @@
 
 /* Adds file_size(path) and private_file(path) to the table on top of the stack. */
 void oo_files_register(lua_State *L);
+/* resume.c: adds keep_part(path [, durable]) to the table on top of the stack. */
+void oo_resume_register(lua_State *L);
 
 #endif

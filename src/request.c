@@ -1,5 +1,5 @@
 /* A request table: { method=, target= | url=, body=, headers=, auth=, cookie=,
- * login=, timeout=, file=, durable=, sink=, progress=, done=, total=, part=,
+ * login=, timeout=, file=, durable=, resume=, sink=, progress=, done=, total=, part=,
  * field=, filename= }. Every option that one request sets is reset for the
  * next, since handles are reused. */
 #include "request.h"
@@ -80,7 +80,7 @@ static struct curl_slist *own_headers(lua_State *L, oo_slot *slot, const struct 
 typedef struct fields {
     const char *method, *target, *url, *body, *file, *field, *filename, *code;
     size_t body_len;
-    int login, refresh, auth, cookie, durable, headers, part;
+    int login, refresh, auth, cookie, durable, resume, headers, part;
     double timeout, done, total;
 } fields;
 
@@ -93,9 +93,8 @@ static struct curl_slist *headers_for(lua_State *L, oo_slot *slot, int req, int 
         return s->h_form;
     if (f->login)
         return s->h_login;
-    if (!f->auth)
-        return s->h_bare;
-    base = has_body ? s->h_api_json : s->h_api;
+    /* Without credentials (another origin) a request's own lines still go: a Range. */
+    base = !f->auth ? s->h_bare : has_body ? s->h_api_json : s->h_api;
     if (!f->headers)
         return base;
     lua_getfield(L, req, "headers");
@@ -216,6 +215,8 @@ static void field(lua_State *L, oo_slot *slot, fields *f, const char *k, size_t 
         f->file = string_value(L, &len);
     else if (key_is(k, n, "durable"))
         f->durable = lua_toboolean(L, -1);
+    else if (key_is(k, n, "resume"))
+        f->resume = lua_toboolean(L, -1);
     else if (key_is(k, n, "sink"))
         slot->sink.fn = keep_function(L, slot, OO_A_SINK);
     else if (key_is(k, n, "progress"))
@@ -289,7 +290,7 @@ int oo_request_setup(lua_State *L, oo_slot *slot, int req)
         return 1;
     if (f.file || slot->sink.fn)
         slot->streaming = 1;
-    if (f.file && (err = oo_sink_open(slot, f.file, f.durable)) != 0)
+    if (f.file && (err = oo_sink_open(slot, f.file, f.durable, f.resume)) != 0)
         return failed(slot, OO_IO, NULL, err);
     body = slot->wipe_body ? slot->post.data : f.body;
     len = slot->wipe_body ? slot->post.len : f.body_len;

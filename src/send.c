@@ -48,6 +48,8 @@ static void look_at_status(oo_slot *slot)
     curl_easy_getinfo(slot->easy, CURLINFO_RESPONSE_CODE, &code);
     slot->ok = code >= 200 && code < 300;
     slot->checked = 1;
+    if (slot->ok && slot->sink.resume && slot->sink.file)
+        oo_resume_begin(slot, code); /* sets done: the total below counts from there */
     curl_easy_getinfo(slot->easy, CURLINFO_CONTENT_LENGTH_DOWNLOAD_T, &length);
     if (slot->ok && slot->total < 0 && length >= 0)
         slot->total = slot->done + length;
@@ -63,6 +65,8 @@ static size_t on_write(char *p, size_t size, size_t n, void *ud)
     }
     if (!slot->checked)
         look_at_status(slot);
+    if (slot->abort != OO_OK)
+        return 0;
     if (slot->ok && (slot->sink.file || slot->sink.fn)) {
         if (oo_sink_write(slot, p, len) != len)
             return 0;
@@ -248,7 +252,7 @@ static int tls_code(CURLcode rc)
 static void set_failure(lua_State *L, oo_slot *slot, CURLcode rc)
 {
     static const char *const kinds[] = { "network", "closed", "io", "sink", "source", "network", "too_large",
-                                         "login" };
+                                         "login", "range" };
     const char *kind = kinds[slot->abort];
     if (slot->abort == OO_OK || slot->abort == OO_RAISED)
         kind = rc == CURLE_OPERATION_TIMEDOUT ? "timeout" : tls_code(rc) ? "tls" : "network";
@@ -290,11 +294,17 @@ static void finish(lua_State *L, oo_slot *slot, CURLcode rc, int results)
         slot->abort = OO_CLOSED;
     keep = rc == CURLE_OK && slot->abort == OO_OK;
     lua_createtable(L, 0, 8);
-    if (keep && !slot->checked)
+    if (keep && !slot->checked) {
         look_at_status(slot); /* an empty body never reached on_write */
+        keep = slot->abort == OO_OK;
+    }
     if (keep && slot->sink.file && slot->ok) {
         int err = oo_sink_close(slot, 1);
-        if (err) {
+        if (err == OO_RESUME_SIZE) {
+            slot->abort = OO_RANGE;
+            slot->why = "the download's size is not the one the portal announced";
+            keep = 0;
+        } else if (err) {
             slot->abort = OO_IO;
             slot->err = err;
             keep = 0;

@@ -1,6 +1,7 @@
 /* A download's target: a Lua function (an ltn12 sink), or a file written to a
  * temporary name beside it and renamed into place only once the whole body
- * arrived, so a failed download leaves no partial file and never clobbers one. */
+ * arrived, so a failed download leaves no partial file and never clobbers one
+ * (a resumable download keeps its part instead: resume.c). */
 #include <errno.h>
 #include <fcntl.h>
 #include <stdio.h>
@@ -42,12 +43,13 @@ static int open_temp(oo_sink *k)
     return EEXIST;
 }
 
-int oo_sink_open(oo_slot *slot, const char *path, int durable)
+int oo_sink_open(oo_slot *slot, const char *path, int durable, int resume)
 {
     oo_sink *k = &slot->sink;
     k->path = path;
     k->durable = durable;
-    return open_temp(k);
+    k->resume = resume;
+    return resume ? oo_resume_open(k) : open_temp(k);
 }
 
 size_t oo_sink_write(oo_slot *slot, const char *p, size_t len)
@@ -81,7 +83,7 @@ size_t oo_sink_write(oo_slot *slot, const char *p, size_t len)
     return len;
 }
 
-static int sync_dir(const char *path)
+int oo_sink_sync_dir(const char *path)
 {
     char dir[4096];
     const char *slash = strrchr(path, '/');
@@ -106,6 +108,8 @@ int oo_sink_close(oo_slot *slot, int keep)
     int err = 0;
     if (k->file == NULL)
         return 0;
+    if (k->resume)
+        return oo_resume_close(k, keep);
     if (keep && (fflush(k->file) != 0 || (k->durable && fsync(fileno(k->file)) != 0)))
         err = errno;
     if (fclose(k->file) != 0 && !err)
@@ -116,6 +120,6 @@ int oo_sink_close(oo_slot *slot, int keep)
     if (!keep || err)
         unlink(k->tmp.data);
     else if (k->durable)
-        err = sync_dir(k->path);
+        err = oo_sink_sync_dir(k->path);
     return keep ? err : 0;
 }

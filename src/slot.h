@@ -16,7 +16,7 @@
 enum { OO_A_SINK, OO_A_PROGRESS, OO_A_READER, OO_A_CHUNK, OO_A_STOP, OO_ANCHORS };
 
 /* Why a transfer was stopped from our side. */
-enum oo_abort { OO_OK, OO_CLOSED, OO_IO, OO_SINK, OO_SOURCE, OO_RAISED, OO_TOO_LARGE, OO_LOGIN };
+enum oo_abort { OO_OK, OO_CLOSED, OO_IO, OO_SINK, OO_SOURCE, OO_RAISED, OO_TOO_LARGE, OO_LOGIN, OO_RANGE };
 
 /* The core.send in progress: where its callbacks find their Lua values. */
 typedef struct oo_send {
@@ -43,6 +43,9 @@ typedef struct oo_sink {        /* a download's target, for 2xx answers only */
     oo_buffer tmp;              /* its name */
     const char *path;           /* the target, anchored by the request table */
     int durable;                /* fsync before the rename */
+    int resume;                 /* the target is "<path>.part", appended to and kept after a failure */
+    curl_off_t offset;          /* resume: the bytes the part held when the answer began */
+    curl_off_t expect;          /* resume: the whole file's size the answer announced; -1: unknown */
     int fn;                     /* a sink function is anchored */
     curl_off_t written;
 } oo_sink;
@@ -87,11 +90,21 @@ const char *oo_part_open(lua_State *L, oo_slot *slot, int t);
 int oo_part_mime(oo_slot *slot, const char *field, const char *filename);
 void oo_part_close(oo_slot *slot);
 
-/* sink.c: prepares a path target (a temporary file beside it); 0 or an errno. */
-int oo_sink_open(oo_slot *slot, const char *path, int durable);
+/* sink.c: prepares a path target (a temporary file beside it, or the part to
+ * resume); 0 or an errno. */
+int oo_sink_open(oo_slot *slot, const char *path, int durable, int resume);
 /* Takes a 2xx body chunk; len, or 0 to abort. */
 size_t oo_sink_write(oo_slot *slot, const char *p, size_t len);
 /* Keeps (renames) the file when keep, removes it otherwise; 0 or an errno. */
 int oo_sink_close(oo_slot *slot, int keep);
+/* fsyncs the directory that holds path; 0 or an errno. */
+int oo_sink_sync_dir(const char *path);
+
+/* resume.c: what oo_resume_close returns when the part's size is not the one announced. */
+#define OO_RESUME_SIZE (-1)
+int oo_resume_open(oo_sink *k);
+/* At the first look at a 2xx answer (code): continue the part or start it again. */
+void oo_resume_begin(oo_slot *slot, long code);
+int oo_resume_close(oo_sink *k, int keep);
 
 #endif

@@ -25,6 +25,7 @@ function M.new(priv)
   local explain -- defined with the shaping below
   local can_relogin, protect = priv.can_relogin, priv.protect
   P.is_open = priv.is_open
+  P.state = state -- the session's Lua-side table, for what a call keeps per session
 
   --- The redaction of portal text for session s (nil drops the text); made
   --- once per session, since every answer's shaping asks for it.
@@ -206,8 +207,10 @@ function M.new(priv)
     if target then
       nxt.target, nxt.url, nxt.auth = target, nil, nil
     elseif req.outside then
-      -- Another origin (a storage server): nothing of the session goes there.
-      nxt.url, nxt.target, nxt.auth, nxt.cookie, nxt.headers, nxt.login = location, nil, false, nil, nil, nil
+      -- Another origin (a storage server): nothing of the session goes there;
+      -- headers marked portable (a download's Range) carry none of it.
+      nxt.url, nxt.target, nxt.auth, nxt.cookie, nxt.login = location, nil, false, nil, nil
+      nxt.headers = req.portable and req.headers or nil
     else
       return refused(s, r, "redirected outside the portal, not followed")
     end

@@ -1,13 +1,16 @@
 -- s:upload(folder, source [, options]): one multipart request, or an upload
--- session in chunks above chunk_size. Each part is a request of the pipeline.
+-- session in chunks above chunk_size (flow.lua picks the session API of
+-- DocSpace 3.7.1+ or the legacy one). Each part is a request of the pipeline.
 local args = require "onlyoffice.args"
 local json = require "onlyoffice.json"
+local flow = require "onlyoffice.flow"
 local file_size = require("onlyoffice.core").file_size
 
 local M = {}
 
-local CHUNK_SIZE = 10 * 1024 * 1024 -- what DocSpace's own clients send
-local OPTIONS = { name = "string", progress = "function", chunked = "boolean", chunk_size = "number" }
+local CHUNK_SIZE = 10 * 1024 * 1024 -- what DocSpace's own clients send, and the most its server takes
+local OPTIONS = { name = "string", progress = "function", chunked = "boolean", chunk_size = "number",
+  flow = "string" }
 
 local function check_id(id, what, level)
   if type(id) == "number" and id == math.floor(id) and id > -2 ^ 63 and id < 2 ^ 63 then
@@ -191,18 +194,14 @@ function M.install(methods, P)
     return target
   end
 
-  local function chunked_upload(s, folder, src, progress, chunk_size)
-    local target, err, detail = upload_session(s, folder, src)
-    if not target then
-      return nil, err, detail
-    end
-    -- The portal named this path: it is shown redacted, like a redirect's.
-    local shown = P.cleaner(s)(target) or "(the upload session)"
+  -- Sends src in chunk_size parts, each to target_of(index) (and its shown
+  -- form), each answer read by reply(s, req, final, index): the last answer.
+  local function send_chunks(s, src, progress, chunk_size, target_of, reply)
     local take, ended
     if src.reader then
       take, ended = reader_chunks(src.reader)
     end
-    local offset, index, result = 0, 0
+    local offset, index, result, err, detail = 0, 0
     repeat
       local n = math.min(chunk_size, src.size - offset)
       index = index + 1
@@ -214,9 +213,10 @@ function M.install(methods, P)
       if not part then
         return source_failure(perr)
       end
+      local target, shown = target_of(index)
       local req = part_request(target, part, src.name, progress, offset, src.size, shown)
       local final, sent = P.one(s, req)
-      result, err, detail = chunk_reply(s, sent, final, index)
+      result, err, detail = reply(s, sent, final, index)
       if result == nil then
         return nil, err, detail
       end
@@ -224,6 +224,20 @@ function M.install(methods, P)
     until offset >= src.size
     return result
   end
+
+  local function legacy_upload(s, folder, src, progress, chunk_size)
+    local target, err, detail = upload_session(s, folder, src)
+    if not target then
+      return nil, err, detail
+    end
+    -- The portal named this path: it is shown redacted, like a redirect's.
+    local shown = P.cleaner(s)(target) or "(the upload session)"
+    return send_chunks(s, src, progress, chunk_size, function()
+      return target, shown
+    end, chunk_reply)
+  end
+
+  local flows = flow.install(P, send_chunks)
 
   local function run(s, folder, src, opts, chunk_size)
     local progress, last = M.monotonic(opts.progress)
@@ -234,8 +248,9 @@ function M.install(methods, P)
         return source_failure(err)
       end
     end
-    if opts.chunked or src.size > chunk_size then
-      result, err, detail = chunked_upload(s, folder, src, progress, chunk_size)
+    if opts.flow or opts.chunked or src.size > chunk_size then
+      local chunked = (opts.flow or flows.detect(s)) == "session" and flows.upload or legacy_upload
+      result, err, detail = chunked(s, folder, src, progress, chunk_size)
     else
       result, err, detail = single_upload(s, folder, src, progress)
     end
@@ -253,8 +268,12 @@ function M.install(methods, P)
     local folder = check_id(folder_id, "folder id", 2)
     opts = args.call_options(opts, OPTIONS, 2)
     local chunk_size = opts.chunk_size or CHUNK_SIZE
-    if chunk_size < 1 or chunk_size ~= math.floor(chunk_size) or chunk_size >= 2 ^ 53 then
-      error("option \"chunk_size\" must be a whole number of bytes, at least 1", 2)
+    if chunk_size < 1 or chunk_size ~= math.floor(chunk_size) or chunk_size > CHUNK_SIZE then
+      error("option \"chunk_size\" must be a whole number of bytes from 1 to " .. CHUNK_SIZE
+        .. " (the portal's limit)", 2)
+    end
+    if opts.flow ~= nil and not flow.FLOWS[opts.flow] then
+      error("option \"flow\" must be \"session\" or \"legacy\", got \"" .. opts.flow .. "\"", 2)
     end
     local src, err = upload_source(source, opts, 2)
     if not src then

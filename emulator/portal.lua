@@ -130,7 +130,22 @@ local function unauthorized()
   return send(401, "Unauthorized", "text/plain", headers)
 end
 
+-- Set by extensions: bearer(credential) -> login | nil, status (401, 403), or
+-- nothing for a credential that is not theirs (a login token sent as Bearer).
+local hooks = {}
+
 local function authorized()
+  local auth = ngx.var.http_authorization
+  if hooks.bearer and flavor() == "docspace" and auth and auth:match("^Bearer ") then
+    local login, status = hooks.bearer(auth:sub(8))
+    if login then
+      return login, USERS[login]
+    elseif status == 403 then
+      send(403, "", nil)
+    elseif status then
+      unauthorized()
+    end
+  end
   local login, user = token_user(request_token())
   if not login then
     unauthorized()
@@ -890,7 +905,7 @@ end
 ---------------------------------------------------------------------------
 
 M.lib = {
-  dict = dict, cjson = cjson, USERS = USERS, CONTROL = CONTROL, MY_FOLDER = MY_FOLDER,
+  hooks = hooks, dict = dict, cjson = cjson, USERS = USERS, CONTROL = CONTROL, MY_FOLDER = MY_FOLDER,
   flavor = flavor, send = send, json_send = json_send, ok = ok, err = err,
   authorized = authorized, unauthorized = unauthorized, token_user = token_user, new_token = new_token,
   body_fields = body_fields, read_body = read_body, multipart_file = multipart_file,
@@ -903,12 +918,23 @@ for _, name in ipairs({
   "portal_webhooks",
   "portal_uploads",
   "portal_downloads",
+  "portal_credentials",
+  "portal_limits",
 }) do
   local ext = require(name)
   if ext.install then -- its own /__emu/<name> routes, put in lib.CONTROL before any request
     ext.install(M.lib)
   end
   EXTENSIONS[#EXTENSIONS + 1] = ext
+end
+
+--- Log phase: extensions release what a request held.
+function M.log()
+  for _, ext in ipairs(EXTENSIONS) do
+    if ext.log then
+      ext.log(M.lib)
+    end
+  end
 end
 
 ---------------------------------------------------------------------------

@@ -8,7 +8,7 @@
 -- It prints the seed first, then runs random operations on a few session slots
 -- (logins, token sessions, get/post/put/delete/request on echo, slow, flaky,
 -- status, hostile raw answers, redirects and a leaking endpoint, batches of 0..40
--- requests at concurrency 1..64, uploads, downloads, pages, token revokes, logouts,
+-- requests at concurrency 1..50, uploads, downloads, pages, token revokes, logouts,
 -- closes, dropped sessions and collectgarbage()), many with callbacks (trace,
 -- progress, sink, reader) that re-enter the session, close it, log it out, raise,
 -- yield, collect garbage, drop or close other sessions, or call another session.
@@ -477,7 +477,7 @@ local function gen_op(r, id)
       spec.named = r.chance(0.3)
       op.items[i] = spec
     end
-    op.concurrency = r.weighted({ { 3, r.int(1, 8) }, { 2, r.int(9, 64) }, { 1, "default" } })
+    op.concurrency = r.weighted({ { 3, r.int(1, 8) }, { 2, r.int(9, 50) }, { 1, "default" } })
     op.trace_cb = gen_cb(r, slot, 0.25, { yield = yield_ok, trace = true })
   elseif t == "upload" then
     op.folder = r.pick({ 1001, 1001, "@my" })
@@ -2216,7 +2216,7 @@ local BADARGS = {
   head_body = function(s) return s:batch({ { "HEAD", "emu/echo", body = { a = 1 } } }) end,
   request_key = function(s) return s:request("GET", "emu/echo", { bogus = 1 }) end,
   batch_key = function(s) return s:batch({ { "GET", "emu/echo", nope = 1 } }) end,
-  concurrency = function(s) return s:batch({ { "GET", "emu/echo" } }, { concurrency = 65 }) end,
+  concurrency = function(s) return s:batch({ { "GET", "emu/echo" } }, { concurrency = 51 }) end,
   upload_name = function(s) return s:upload(1001, { data = "x" }) end,
   path_newline = function(s) return s:get("emu/echo\nX-Evil: 1") end,
   header_auth = function(s) return s:request("GET", "emu/echo", { headers = { Authorization = "x" } }) end,

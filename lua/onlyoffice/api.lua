@@ -85,7 +85,7 @@ function A.new(priv, P, core)
   --- or session{ url =, token = | api_key = | access_token =, ... }: no login.
   function M.session(url, token, options)
     if type(url) == "table" then
-      url, token, options = unpack(args.named(url, { "url", "token" }))
+      url, token, options = unpack(args.named(url, { "url", "token" }), 1, 3)
     elseif type(token) == "table" and options == nil then
       token, options = nil, token
     end

@@ -6,6 +6,9 @@ local args = require "onlyoffice.args"
 local M = {}
 
 local DEFAULT_CONCURRENCY = 8
+-- DocSpace's limiter allows a user 50 concurrent reads and 15 concurrent writes,
+-- and refuses the excess at once (its queue is 0): a batch stays under both.
+local MAX_READS, MAX_WRITES = 50, 15
 local OPTIONS = { concurrency = "number" }
 local ITEM_KEYS = { [1] = true, [2] = true, method = true, path = true, query = true, body = true,
   headers = true, timeout = true }
@@ -48,12 +51,15 @@ function M.install(methods, P)
     end
     opts = args.call_options(opts, OPTIONS, 2)
     local concurrency = opts.concurrency or DEFAULT_CONCURRENCY
-    if concurrency < 1 or concurrency > 64 or concurrency % 1 ~= 0 then
-      error("option \"concurrency\" must be a whole number from 1 to 64", 2)
+    if concurrency < 1 or concurrency > MAX_READS or concurrency % 1 ~= 0 then
+      error("option \"concurrency\" must be a whole number from 1 to " .. MAX_READS, 2)
     end
     local reqs = {}
     for i, item in ipairs(requests) do
       reqs[i] = prepared(item, i, 2)
+      if reqs[i].method ~= "GET" and reqs[i].method ~= "HEAD" then
+        concurrency = math.min(concurrency, MAX_WRITES)
+      end
     end
     local results = P.call(s, run, reqs, concurrency)
     return results -- not a tail call: P.call counts this frame

@@ -36,11 +36,11 @@ local function split(options, level)
 end
 
 local function oauth(c, level)
-  secret(level, "access_token", c.access_token)
+  secret(level + 1, "access_token", c.access_token)
   if c.refresh_token ~= nil then
-    secret(level, "refresh_token", c.refresh_token)
-    secret(level, "client_id (needed to refresh)", c.client_id)
-    secret(level, "client_secret (needed to refresh)", c.client_secret)
+    secret(level + 1, "refresh_token", c.refresh_token)
+    secret(level + 1, "client_id (needed to refresh)", c.client_id)
+    secret(level + 1, "client_secret (needed to refresh)", c.client_secret)
   elseif c.client_id ~= nil or c.client_secret ~= nil or c.on_refresh ~= nil then
     fail(level, "client_id, client_secret and on_refresh need a refresh_token")
   end

@@ -98,6 +98,10 @@ local function portal_message(doc)
   if type(e) == "table" and type(e.message) == "string" then
     return e.message, e
   end
+  if type(e) == "string" then -- OAuth2 (RFC 6749): {"error": "invalid_grant", "error_description": ...}
+    local why = doc.error_description
+    return e .. (type(why) == "string" and (": " .. why) or "")
+  end
   if type(doc.message) == "string" then
     return doc.message
   end

@@ -895,8 +895,13 @@ M.lib = {
 
 local EXTENSIONS = {}
 for _, name in ipairs({
+  "portal_fileops",
 }) do
-  EXTENSIONS[#EXTENSIONS + 1] = require(name)
+  local ext = require(name)
+  if ext.install then -- its own /__emu/<name> routes, put in lib.CONTROL before any request
+    ext.install(M.lib)
+  end
+  EXTENSIONS[#EXTENSIONS + 1] = ext
 end
 
 ---------------------------------------------------------------------------

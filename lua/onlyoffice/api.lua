@@ -6,6 +6,7 @@ local upload = require "onlyoffice.upload"
 local download = require "onlyoffice.download"
 local pages = require "onlyoffice.pages"
 local batch = require "onlyoffice.batch"
+local operation = require "onlyoffice.operation"
 
 local A = {}
 
@@ -157,6 +158,7 @@ function A.new(priv, P, core)
   download.install(methods, P)
   pages.install(methods)
   batch.install(methods, P)
+  operation.install(methods, P)
   return M
 end
 

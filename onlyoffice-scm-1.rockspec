@@ -41,6 +41,7 @@ build = {
     ["onlyoffice.download"] = "lua/onlyoffice/download.lua",
     ["onlyoffice.json"] = "lua/onlyoffice/json.lua",
     ["onlyoffice.ngx"] = "lua/onlyoffice/ngx.lua",
+    ["onlyoffice.operation"] = "lua/onlyoffice/operation.lua",
     ["onlyoffice.pages"] = "lua/onlyoffice/pages.lua",
     ["onlyoffice.pipeline"] = "lua/onlyoffice/pipeline.lua",
     ["onlyoffice.response"] = "lua/onlyoffice/response.lua",

@@ -915,11 +915,12 @@ M.lib = {
 
 local EXTENSIONS = {}
 for _, name in ipairs({
+  "portal_limits", -- first: the limiter refuses before anything else runs
+  "portal_credentials",
   "portal_webhooks",
   "portal_uploads",
   "portal_downloads",
-  "portal_credentials",
-  "portal_limits",
+  "portal_fileops",
 }) do
   local ext = require(name)
   if ext.install then -- its own /__emu/<name> routes, put in lib.CONTROL before any request

@@ -114,6 +114,13 @@ describe("onlyoffice.core", function()
     end)
   end)
 
+  it("has a monotonic clock in seconds, for operation deadlines", function()
+    local t0 = core.clock()
+    core.sleep(0.05)
+    local t1 = core.clock()
+    assert.is_true(t1 - t0 >= 0.05 and t1 - t0 < 5)
+  end)
+
   it("sleeps at most a day whatever it is asked, and not at all for nothing", function()
     local clock = os.clock
     local t0 = clock()

@@ -38,6 +38,17 @@ static int core_sleep(lua_State *L)
     return 0;
 }
 
+/* core.clock(): seconds on a monotonic clock, for deadlines that must not
+ * move with the wall clock (an operation's polling timeout). */
+static int core_clock(lua_State *L)
+{
+    struct timespec ts;
+    if (clock_gettime(CLOCK_MONOTONIC, &ts) != 0)
+        return luaL_error(L, "clock_gettime failed");
+    lua_pushnumber(L, (lua_Number)ts.tv_sec + (lua_Number)ts.tv_nsec / 1e9);
+    return 1;
+}
+
 static void push_curl_version(lua_State *L)
 {
     const curl_version_info_data *v = curl_version_info(CURLVERSION_NOW);
@@ -108,6 +119,7 @@ OO_EXPORT int luaopen_onlyoffice_core(lua_State *L)
 {
     static const luaL_Reg fns[] = {
         { "sleep", core_sleep },
+        { "clock", core_clock },
 #if LUA_VERSION_NUM >= 503
         { "integers", oo_integers },
 #endif

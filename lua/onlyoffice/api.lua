@@ -8,6 +8,7 @@ local pages = require "onlyoffice.pages"
 local batch = require "onlyoffice.batch"
 local credentials = require "onlyoffice.credentials"
 local token_file = require "onlyoffice.token_file"
+local operation = require "onlyoffice.operation"
 
 local A = {}
 
@@ -181,6 +182,7 @@ function A.new(priv, P, core)
   download.install(methods, P)
   pages.install(methods)
   batch.install(methods, P)
+  operation.install(methods, P)
   return M
 end
 

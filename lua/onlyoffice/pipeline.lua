@@ -81,6 +81,12 @@ function M.new(priv)
     return true
   end
 
+  --- Waits through the session's transport: a blocking sleep with libcurl,
+  --- ngx.sleep inside nginx (which lets the worker serve others meanwhile).
+  function P.sleep(s, seconds)
+    state(s).sleep(seconds)
+  end
+
   ---------------------------------------------------------------------------
   -- Trace
   ---------------------------------------------------------------------------

@@ -919,8 +919,8 @@ for _, name in ipairs({
   "portal_credentials",
   "portal_webhooks",
   "portal_uploads",
+  "portal_fileops", -- before downloads: it serves the file handler's action=bulk
   "portal_downloads",
-  "portal_fileops",
 }) do
   local ext = require(name)
   if ext.install then -- its own /__emu/<name> routes, put in lib.CONTROL before any request

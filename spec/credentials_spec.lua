@@ -308,6 +308,23 @@ describe("OAuth2 sessions", function()
     s:close()
   end)
 
+  it("refreshes on demand with s:refresh, which raises for other sessions", function()
+    local t = grant()
+    local got
+    local s = session(t, { on_refresh = function(tokens) got = tokens end })
+    assert.is_true(s:refresh())
+    assert.equal(got.access_token, s:token())
+    assert.equal(1, stats().refreshes)
+    assert(s:get("people/@self"))
+    local plain = onlyoffice.session(url, { access_token = t.access_token })
+    local line = debug.getinfo(1, "l").currentline
+    local ok, err = pcall(function() plain:refresh() end)
+    assert.is_false(ok)
+    assert.matches("credentials_spec.lua:" .. (line + 1) .. ": s:refresh needs an OAuth session", err, 1, true)
+    plain:close()
+    s:close()
+  end)
+
   it("works without a refresh token until the access token is refused", function()
     local t = grant()
     local s = onlyoffice.session(url, { access_token = t.access_token })

@@ -68,6 +68,16 @@ function M.new(priv, P)
     return true
   end
 
+  --- s:refresh() -> true | nil, message, detail: new tokens now (on_refresh
+  --- hears of them), for a caller that knows the access token was revoked.
+  function priv.methods.refresh(s)
+    if not state(s).oauth then
+      error("s:refresh needs an OAuth session with a refresh_token", 2)
+    end
+    local ok, err, detail = P.call(s, refresh)
+    return ok, err, detail -- not a tail call: P.call counts this frame
+  end
+
   function P.authenticate(s, code)
     if state(s).oauth then
       return refresh(s)

@@ -1,5 +1,6 @@
 -- The demo behind `./run demo`: logs in, shows who is logged in, walks the first
--- page of "My documents", creates a folder (emulator only), shows how failures look, logs out.
+-- page of "My documents", creates a folder, uses an API key and copies a file
+-- (emulator only), shows how failures look, logs out.
 -- ./run points ONLYOFFICE_URL at the bundled emulator unless it is already set.
 local onlyoffice = require "onlyoffice"
 
@@ -34,6 +35,29 @@ if os.getenv("ONLYOFFICE_EMULATOR") or os.getenv("ONLYOFFICE_DEMO_WRITE") == "1"
   local folder, ferr = s:post("files/folder/" .. content.current.id,
     { title = "Demo " .. os.date("!%Y-%m-%d %H:%M") })
   print(folder and ("created    folder %d %q"):format(folder.id, folder.title) or ("create failed: " .. ferr))
+end
+
+-- DocSpace 3.x (emulator only): an API key with one scope, and a copy that runs
+-- as an asynchronous operation, polled until it is done.
+if os.getenv("ONLYOFFICE_EMULATOR") then
+  local key, kerr = s:post("keys", { name = "demo", permissions = { "files:read" }, expiresInDays = 1 })
+  if key then
+    local ks = onlyoffice.session(url, key.key)
+    local mine = onlyoffice.assert(ks:get("files/@my", { count = 1 }))
+    local _, perr = ks:get("people/@self")
+    print(("api key    sk-***%s reads %s entries; %s"):format(key.keyPostfix, tostring(mine.total), perr))
+    ks:close()
+    onlyoffice.assert(s:delete("keys/" .. key.id))
+  else
+    print("api key    none on this portal: " .. kerr)
+  end
+  local seen = {}
+  local from = content.folders[1]
+  local op, oerr = s:operation("copy", { folderIds = { from.id }, fileIds = onlyoffice.array({}),
+    destFolderId = content.current.id, conflictResolveType = 2 },
+    { progress = function(percent) seen[#seen + 1] = percent .. "%" end })
+  print(("operation  copy of folder %d: %s"):format(from.id, op and ("done, progress " .. table.concat(seen, " "))
+    or oerr))
 end
 
 local none, nerr, ndetail = s:get("files/file/1")

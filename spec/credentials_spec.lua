@@ -325,6 +325,36 @@ describe("OAuth2 sessions", function()
     s:close()
   end)
 
+  it("exchanges an authorization code once, and checks its arguments", function()
+    local code = portal:control("oauth_code", { user = helper.USER }).code
+    local t = { url = url, code = code, redirect_uri = "https://app.example.com/cb", client_id = creds.CLIENT_ID,
+      client_secret = creds.CLIENT_SECRET }
+    local tokens = assert(onlyoffice.oauth_exchange(t))
+    assert.matches("^ort_", tokens.refresh_token)
+    assert.equal(3600, tokens.expires_in)
+    local s = session(tokens)
+    assert.equal(helper.USER, assert(s:get("people/@self")).email)
+    s:close()
+    local again, err, detail = onlyoffice.oauth_exchange(t)
+    assert.is_nil(again)
+    assert.equal("auth", detail.kind)
+    assert.equal("token exchange failed: HTTP 400: invalid_grant", err)
+    local form = stats().last_token_form
+    assert.matches("grant_type=authorization_code", form, 1, true)
+    assert.matches("client_secret=" .. creds.CLIENT_SECRET, form, 1, true)
+    for _, case in ipairs({
+      { { url = url, code = "c", redirect_uri = "r", client_id = "i" }, "client_secret" },
+      { { url = url, code = "c", redirect_uri = "r", client_id = "i", client_secret = "s", code_verifier = "v" },
+        "not both" },
+      { { url = url, redirect_uri = "r", client_id = "i", client_secret = "s" }, "code must be" },
+      { { url = url, code = "c", redirect_uri = "r", client_id = "i", client_secret = "s", timeuot = 1 }, "timeuot" },
+    }) do
+      local ok, why = pcall(onlyoffice.oauth_exchange, case[1])
+      assert.is_false(ok)
+      assert.matches(case[2], why, 1, true)
+    end
+  end)
+
   it("works without a refresh token until the access token is refused", function()
     local t = grant()
     local s = onlyoffice.session(url, { access_token = t.access_token })

@@ -1,9 +1,14 @@
 local helper = require "spec.helper"
 
 -- Runs an example with the interpreter under test; returns its output and success.
-local function run_example(url, name, args, user)
+local function run_example(url, name, args, user, env)
   local interpreter = helper.runtime == "jit" and "luajit" or ("lua" .. helper.runtime)
+  local vars = {}
+  for k, v in pairs(env or {}) do
+    vars[#vars + 1] = k .. "='" .. v .. "'"
+  end
   local cmd = table.concat({
+    table.concat(vars, " "),
     "ONLYOFFICE_URL=" .. url,
     "ONLYOFFICE_USER=" .. (user or helper.USER),
     "ONLYOFFICE_PASSWORD=" .. helper.PASSWORD,
@@ -85,9 +90,54 @@ describe("examples", function()
       assert.matches("me         Ada Example <user@example.com>", out, 1, true)
       assert.matches("my docs    5 of 237 entries", out, 1, true)
       assert.matches("created    folder", out, 1, true)
+      assert.matches(flavor == "docspace" and "api key    sk-***%x%x%x%x reads 237 entries; GET /api/2.0/people/@self: "
+        .. "HTTP 403 %(the API key lacks the scope" or "api key    none on this portal: POST /api/2.0/keys: HTTP 404", out)
+      assert.matches("operation  copy of folder 2001: done, progress 0% 33% 66% 100%", out, 1, true)
       assert.matches("logout     ", out, 1, true)
     end)
   end
+
+  it("api_key works with a key of its own, and shows a scope refusal", function()
+    local out, ok = run_example(portal.docspace, "api_key.lua")
+    assert.is_true(ok, out)
+    assert.matches("key of     Ada Example <user@example.com>", out, 1, true)
+    assert.matches("my docs    237 entries", out, 1, true)
+    assert.matches("people     auth: GET /api/2.0/people: HTTP 403 (the API key lacks the scope this route "
+      .. "needs: accounts:read (or :write))", out, 1, true)
+  end)
+
+  it("oauth_first_tokens and oauth_refresh get, use and rotate the tokens in a private file", function()
+    local creds = require "portal_credentials"
+    local dir = helper.sh("mktemp -d /tmp/onlyoffice-example.XXXXXX"):match("%S+")
+    local env = { OAUTH_CLIENT_ID = creds.CLIENT_ID, OAUTH_CLIENT_SECRET = creds.CLIENT_SECRET,
+      OAUTH_REDIRECT_URI = "https://app.example.com/callback", TOKENS_FILE = dir .. "/tokens.json" }
+    local out, ok = run_example(portal.docspace, "oauth_first_tokens.lua", nil, nil, env)
+    assert.is_true(ok, out)
+    assert.equal(portal.docspace .. "/oauth2/authorize?response_type=code&client_id=" .. creds.CLIENT_ID
+      .. "&redirect_uri=https%3A%2F%2Fapp.example.com%2Fcallback&scope=files%3Aread%20accounts.self%3Aread\n",
+      out)
+    env.OAUTH_CODE = "not-a-code"
+    local bad, bad_ok = run_example(portal.docspace, "oauth_first_tokens.lua", nil, nil, env)
+    assert.is_false(bad_ok)
+    assert.equal("token exchange failed: HTTP 400: invalid_grant\n", bad)
+    env.OAUTH_CODE = portal:control("oauth_code", { user = helper.USER }).code
+    out, ok = run_example(portal.docspace, "oauth_first_tokens.lua", nil, nil, env)
+    assert.is_true(ok, out)
+    assert.equal("600", helper.sh("stat -c %a " .. env.TOKENS_FILE):match("%d+"))
+    local first = require("cjson").decode(helper.read_file(env.TOKENS_FILE))
+    assert.matches("^ort_", first.refresh_token)
+    out, ok = run_example(portal.docspace, "oauth_refresh.lua", "--refresh", nil, env)
+    assert.is_true(ok, out)
+    assert.equal("refreshed  the access token; the new pair is saved\nme         Ada Example <user@example.com>\n",
+      out)
+    local second = require("cjson").decode(helper.read_file(env.TOKENS_FILE))
+    assert.are_not.equal(first.refresh_token, second.refresh_token)
+    assert.equal("600", helper.sh("stat -c %a " .. env.TOKENS_FILE):match("%d+"))
+    out, ok = run_example(portal.docspace, "oauth_refresh.lua", nil, nil, env)
+    assert.is_true(ok, out)
+    assert.equal("me         Ada Example <user@example.com>\n", out)
+    helper.sh("rm -rf '" .. dir .. "'")
+  end)
 
   it("whoami reports a failed login and exits non-zero", function()
     local out, ok = run_example(portal.docspace, "whoami.lua", nil, "nobody@example.com")

@@ -100,6 +100,29 @@ function A.new(priv, P, core)
     return s
   end
 
+  --- oauth_exchange{ url =, code =, redirect_uri =, client_id =, client_secret = | code_verifier = }
+  --- -> tokens | nil, message, detail: the first OAuth2 tokens, for the code the
+  --- portal's consent page handed the redirect URI (that step needs a browser).
+  function M.oauth_exchange(t)
+    if type(t) ~= "table" then
+      error("oauth_exchange takes a table: { url =, code =, redirect_uri =, client_id =, client_secret = }", 2)
+    end
+    local form, options = credentials.exchange(t, 2)
+    local s = new_session(t.url, options, 2)
+    -- Kept only so that the portal's text is redacted of them.
+    priv.oauth_client(s, form.code, form.client_id, form.client_secret or form.code_verifier)
+    local ok, tokens, err, detail = pcall(P.call, s, P.exchange, args.query(form, 1))
+    s:close()
+    if not ok then
+      error(tokens, 0)
+    end
+    return tokens, err, detail
+  end
+
+  --- write_private(path, text) -> true | nil, message: replaces path atomically
+  --- with a new file of mode 0600, for tokens a script keeps.
+  M.write_private = core.write_private
+
   --- assert(data, message, ...): like assert, but only nil counts as a failure,
   --- so an answer of false passes. Returns all its arguments.
   function M.assert(data, message, ...)

@@ -98,6 +98,33 @@ function M.apply(priv, s, c)
   end
 end
 
+--- The /oauth2/token form that exchanges an authorization code, and the
+--- options left for the session that sends it; raises at `level`.
+function M.exchange(t, level)
+  local fields = { "url", "code", "redirect_uri", "client_id", "client_secret", "code_verifier" }
+  local opts = {}
+  for k, v in pairs(t) do
+    opts[k] = v
+  end
+  for _, k in ipairs(fields) do
+    opts[k] = nil
+  end
+  for _, k in ipairs({ "code", "redirect_uri", "client_id" }) do
+    secret(level + 1, k, t[k])
+  end
+  if (t.client_secret == nil) == (t.code_verifier == nil) then
+    fail(level, "pass client_secret (a confidential client) or code_verifier (PKCE), not both")
+  end
+  local form = { grant_type = "authorization_code", code = t.code, redirect_uri = t.redirect_uri,
+    client_id = t.client_id }
+  if t.client_secret ~= nil then
+    form.client_secret = secret(level + 1, "client_secret", t.client_secret)
+  else
+    form.code_verifier = secret(level + 1, "code_verifier", t.code_verifier)
+  end
+  return form, opts
+end
+
 ---------------------------------------------------------------------------
 -- What a refusal means for a session with an API key or OAuth token
 ---------------------------------------------------------------------------

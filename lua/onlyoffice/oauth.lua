@@ -78,6 +78,27 @@ function M.new(priv, P)
     return ok, err, detail -- not a tail call: P.call counts this frame
   end
 
+  --- Inside a public call: the first tokens, for an authorization code (the
+  --- form was built by credentials.exchange): tokens | nil, message, detail.
+  function P.exchange(s, form)
+    local req = { method = "POST", target = TARGET, body = form, auth = false, relogin = false,
+      headers = { "Content-Type: application/x-www-form-urlencoded" } }
+    local final = (P.one(s, req))
+    local _, message, detail = P.failure(s, req, final)
+    if message then
+      if detail.kind == "http" or detail.kind == "redirect" then
+        detail.kind = "auth"
+        return nil, "token exchange failed: " .. message:gsub("^POST [^:]*: ", ""), detail
+      end
+      return nil, message, detail
+    end
+    local doc = response.decode(final.body)
+    if type(doc) ~= "table" or type(doc.access_token) ~= "string" or doc.access_token == "" then
+      return nil, "token exchange failed: the answer has no access_token", { kind = "auth", status = final.status }
+    end
+    return tokens_of(doc, os.time())
+  end
+
   function P.authenticate(s, code)
     if state(s).oauth then
       return refresh(s)

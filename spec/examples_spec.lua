@@ -90,8 +90,10 @@ describe("examples", function()
       assert.matches("me         Ada Example <user@example.com>", out, 1, true)
       assert.matches("my docs    5 of 237 entries", out, 1, true)
       assert.matches("created    folder", out, 1, true)
-      assert.matches(flavor == "docspace" and "api key    sk-***%x%x%x%x reads 237 entries; GET /api/2.0/people/@self: "
-        .. "HTTP 403 %(the API key lacks the scope" or "api key    none on this portal: POST /api/2.0/keys: HTTP 404", out)
+      local key_line = flavor == "docspace"
+        and "api key    sk%-%*%*%*%x%x%x%x reads 237 entries; GET /api/2.0/people/@self: HTTP 403 %(the API key lacks"
+        or "api key    none on this portal: POST /api/2.0/keys: HTTP 404"
+      assert.matches(key_line, out)
       assert.matches("operation  copy of folder 2001: done, progress 0% 33% 66% 100%", out, 1, true)
       assert.matches("logout     ", out, 1, true)
     end)

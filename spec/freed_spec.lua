@@ -59,6 +59,37 @@ describe("freed memory", function()
     assert.is_true(all > 0, "the search found not even Lua's own copy")
   end)
 
+  it("holds no API key after requests and close", function()
+    local key = "sk-" .. ("5e"):rep(32)
+    local all, module = run(key, [[
+      local s = onlyoffice.session(url, 'sk-' .. ('5e'):rep(32), { retries = 0 })
+      for _ = 1, 3 do s:get('people/@self') end
+      s:post('emu/echo', { n = 1 })
+      s:close()
+      collectgarbage()
+    ]])
+    assert.equal(0, module)
+    assert.is_true(all > 0, "the search found not even Lua's own copy")
+  end)
+
+  it("holds no OAuth client secret after refreshes and close", function()
+    local secret = require("portal_credentials").CLIENT_SECRET
+    local all, module = run(secret, ([[
+      local control = onlyoffice.session(url, 'control')
+      local t = assert(control:get('/__emu/oauth_grant', { user = 'user@example.com' }))
+      control:close()
+      local s = onlyoffice.session({ url = url, access_token = t.access_token, refresh_token = t.refresh_token,
+        client_id = %q, client_secret = %q .. %q })
+      assert(s:refresh())
+      assert(s:get('people/@self'))
+      assert(s:refresh())
+      s:close()
+      collectgarbage()
+    ]]):format(require("portal_credentials").CLIENT_ID, secret:sub(1, 5), secret:sub(6)))
+    assert.equal(0, module)
+    assert.is_true(all > 0, "the search found not even Lua's own copy")
+  end)
+
   it("holds no token after requests over https, where the server also offers HTTP/2", function()
     local token = "tok-7d21-e0f4-freed-check"
     local all, module = run(token, [[

@@ -591,3 +591,125 @@ describe("rate limits", function()
     s:close()
   end)
 end)
+
+describe("OAuth and API-key sessions with the rest of the module", function()
+  local portal, url
+  setup(function()
+    portal = helper.start()
+    url = portal.docspace
+  end)
+  teardown(function() portal:stop() end)
+  before_each(function() portal:reset() end)
+
+  -- An OAuth session whose access token lives `ttl` seconds; later tokens live an hour.
+  local function expiring(ttl, extra)
+    portal:control("oauth_ttl", { seconds = ttl })
+    local t = portal:control("oauth_grant", { user = helper.USER })
+    portal:control("oauth_ttl", { seconds = 3600 })
+    local opts = { url = url, access_token = t.access_token, refresh_token = t.refresh_token,
+      client_id = creds.CLIENT_ID, client_secret = creds.CLIENT_SECRET }
+    for k, v in pairs(extra or {}) do
+      opts[k] = v
+    end
+    return onlyoffice.session(opts), t
+  end
+
+  local function refreshes()
+    return portal:control("credentials").refreshes
+  end
+
+  it("refreshes in the middle of s:pages and walks every entry", function()
+    local s = expiring(1)
+    local n = 0
+    for _, i in s:pages("people", nil, { count = 50 }) do
+      n = i
+      if i == 1 then
+        helper.sh("sleep 1.2") -- the token expires before the second page
+      end
+    end
+    assert.equal(150, n)
+    assert.equal(1, refreshes())
+    s:close()
+  end)
+
+  it("refreshes between the chunks of an upload session and uploads every byte", function()
+    local s = expiring(1)
+    local data = ("0123456789abcdef"):rep(4096) -- 64 KiB in 16 KiB chunks
+    local slept = false
+    local entry = assert(s:upload("@my", { data = data }, { name = "oauth.bin", chunk_size = 16384,
+      flow = "session", progress = function(done)
+        if done >= 16384 and not slept then
+          slept = true
+          helper.sh("sleep 1.2")
+        end
+      end }))
+    assert.equal(#data, entry.pureContentLength)
+    local parts = {}
+    assert(s:download(entry.id, function(chunk) parts[#parts + 1] = chunk end))
+    assert.equal(data, table.concat(parts))
+    assert.equal(1, refreshes())
+    s:close()
+  end)
+
+  it("refreshes while a file operation is polled, and the operation ends", function()
+    local s = expiring(1)
+    local slept = false
+    local op = assert(s:operation("copy", { folderIds = { 2001 }, fileIds = onlyoffice.array({}),
+      destFolderId = 1001 }, { progress = function()
+        if not slept then
+          slept = true
+          helper.sh("sleep 1.2")
+        end
+      end }))
+    assert.is_true(op.finished)
+    assert.equal(1, refreshes())
+    s:close()
+  end)
+
+  it("traces the refresh like any request, without a secret", function()
+    local lines = {}
+    local s, t = expiring(1, { trace = function(line) lines[#lines + 1] = line end })
+    helper.sh("sleep 1.2")
+    assert(s:get("people/@self"))
+    assert.same({ "> GET /api/2.0/people/@self", "< 401", "> POST /oauth2/token", "< 200",
+      "> GET /api/2.0/people/@self", "< 200" }, (function()
+        local short = {}
+        for i, line in ipairs(lines) do
+          short[i] = line:gsub(" %(%d+ bytes%)$", "")
+        end
+        return short
+      end)())
+    local all = table.concat(lines, "\n")
+    for _, secret in ipairs({ t.access_token, t.refresh_token, creds.CLIENT_SECRET, s:token() }) do
+      assert.is_nil(all:find(secret, 1, true))
+    end
+    s:close()
+  end)
+
+  it("retries a key session's 429 and closes cleanly from the trace mid-call", function()
+    local admin = assert(onlyoffice.login(url, helper.USER, helper.PASSWORD))
+    local key = assert(admin:post("keys", { name = "seams" })).key
+    admin:close()
+    local s
+    s = onlyoffice.session(url, key, { retries = 2, max_retry_wait = 0.2, trace = function(line)
+      if line:match("^< 429") then
+        s:close()
+      end
+    end })
+    portal:control("throttle", { count = 1 })
+    local data, err, detail = s:get("people/@self")
+    assert.is_nil(data)
+    assert.equal("closed", detail.kind, err)
+    assert.equal("onlyoffice.session (closed)", tostring(s))
+  end)
+
+  it("closes from on_refresh: the call ends as closed and nothing is left busy", function()
+    local s
+    s = expiring(1, { on_refresh = function() s:close() end })
+    helper.sh("sleep 1.2")
+    local data, _, detail = s:get("people/@self")
+    assert.is_nil(data)
+    assert.equal("closed", detail.kind)
+    assert.equal("onlyoffice.session (closed)", tostring(s))
+  end)
+end)

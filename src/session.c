@@ -17,7 +17,7 @@
 #define OO_DEFAULT_CONNECT_TIMEOUT 10.0
 #define OO_DEFAULT_STALL 60.0
 #define OO_DEFAULT_MAX_BODY (64.0 * 1024 * 1024)
-#define OO_USER_AGENT "lua-onlyoffice/0.2.0"
+#define OO_USER_AGENT "lua-onlyoffice/0.3.0"
 
 int oo_header_safe(const char *s, size_t n)
 {

@@ -15,7 +15,7 @@ local A = {}
 --- new(priv, P, core) -> the module table
 function A.new(priv, P, core)
   local M = {
-    _VERSION = "0.2.0",
+    _VERSION = "0.3.0",
     null = json.null,
     array = json.array,
     curl_version = core.curl_version,

@@ -16,6 +16,11 @@
 -- anything but a timer, and take its result, success or failure. A failure
 -- stays shared for a back-off that grows with each failure and never allows
 -- more attempts than the portal's brute-force protection tolerates.
+--
+-- An API key needs none of that: its calls go straight out, and a refused key
+-- is the caller's answer. OAuth tokens share the login's machinery: the current
+-- access and refresh tokens live in the dict under a hash of the OAuth client,
+-- and one refresh at a time, for all workers, rotates them (refresh_tokens).
 local onlyoffice = require "onlyoffice"
 local args = require "onlyoffice.args"
 local cjson = require "cjson.safe"

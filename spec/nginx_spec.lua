@@ -24,7 +24,7 @@ end
 
 local function start_app(portal, vars)
   local v = { PORTAL = portal.docspace, UPSTREAM = portal.docspace:match("//(.*)"), TRUST = portal.cafile,
-    PASSWORD = helper.PASSWORD, USER = helper.USER, CREDENTIALS = "/nonexistent" }
+    PASSWORD = helper.PASSWORD, USER = helper.USER, CREDENTIALS = "/nonexistent", API_KEY = "" }
   for k, x in pairs(vars or {}) do
     v[k] = x
   end
@@ -366,5 +366,155 @@ describe("onlyoffice.ngx in nginx", function()
     get(app.url .. "/me")
     local log = helper.read_file(app.prefix .. "/error.log") or ""
     assert.is_nil(log:find(helper.PASSWORD, 1, true))
+  end)
+end)
+
+describe("onlyoffice.ngx with an API key or OAuth tokens", function()
+  local portal, dir
+  local cjson = require "cjson"
+  setup(function() portal = helper.start() end)
+  teardown(function() portal:stop() end)
+  before_each(function()
+    portal:reset()
+    dir = sh("mktemp -d /tmp/onlyoffice-ngxauth.XXXXXX"):match("%S+")
+  end)
+  after_each(function() sh("rm -rf '" .. dir .. "'") end)
+
+  -- A new key of the test user, made through the portal's own route (one login).
+  local function new_key()
+    local s = assert(require("onlyoffice").login(portal.docspace, helper.USER, helper.PASSWORD))
+    local k = assert(s:post("keys", { name = "nginx key" }))
+    s:close()
+    return k.key, k.id
+  end
+
+  local function stats()
+    return portal:control("credentials")
+  end
+
+  local function dict(app)
+    return cjson.decode(select(2, get(app.url .. "/dict")))
+  end
+
+  -- A credentials file (mode 0600) with OAuth tokens the portal granted, for
+  -- access tokens that live `ttl` seconds; and an empty ".rotated" file that
+  -- the spec's on_refresh fills.
+  local function oauth_file(ttl)
+    portal:control("oauth_ttl", { seconds = ttl })
+    local t = portal:control("oauth_grant", { user = helper.USER, scopes = "*" })
+    local creds = require "portal_credentials"
+    local file = dir .. "/oauth"
+    helper.write_file(file, "url = " .. portal.docspace .. "\nclient_id = " .. creds.CLIENT_ID
+      .. "\nclient_secret = " .. creds.CLIENT_SECRET .. "\naccess_token = " .. t.access_token
+      .. "\nrefresh_token = " .. t.refresh_token .. "\n")
+    helper.write_file(file .. ".rotated", "")
+    sh("chmod 600 '" .. file .. "' '" .. file .. ".rotated'")
+    return file, t
+  end
+
+  it("serves calls with an API key and no login; a refused key's 401 goes to the client as it is", function()
+    local key, id = new_key()
+    local app = start_app(portal, { PASSWORD = "", API_KEY = key })
+    local counts = get_many(app.url .. "/me", 30)
+    local before, logins = dict(app), portal:logins()
+    local admin = assert(require("onlyoffice").login(portal.docspace, helper.USER, helper.PASSWORD))
+    assert.is_true(admin:put("keys/" .. id, { isActive = false }))
+    admin:close()
+    local refused = get_many(app.url .. "/me", 10)
+    local status, body = get(app.url .. "/me")
+    local after = dict(app)
+    app:stop()
+    assert.equal(30, counts[200])
+    assert.equal(1, logins, "new_key's login, and none by the helper")
+    assert.equal(10, refused[502])
+    assert.equal(502, status)
+    local answer = cjson.decode(body)
+    assert.same({ "auth", 401 }, { answer.kind, answer.status })
+    assert.equal(2, portal:logins(), "and the admin's: a refused key logs nothing in")
+    assert.same({ salt = 1 }, before.keys, "nothing shared but the salt")
+    assert.same({ salt = 1 }, after.keys, "a refused key leaves no lock, token or failure")
+  end)
+
+  it("raises when a password and an API key are both configured, and sends nothing", function()
+    local key = new_key()
+    local app = start_app(portal, { API_KEY = key })
+    local _, body = get(app.url .. "/me_checked")
+    app:stop()
+    assert.matches("raised: .*nginx_handlers.lua:%d+: onlyoffice.ngx: a password and an API key are configured",
+      body)
+    assert.is_nil(body:find(key, 1, true))
+    assert.equal(0, stats().key_uses)
+    assert.equal(1, portal:logins())
+  end)
+
+  it("refreshes expired OAuth tokens once for 40 concurrent calls across two workers", function()
+    local file = oauth_file(2)
+    local app = start_app(portal, { PASSWORD = "", CREDENTIALS = file })
+    assert.equal(200, (get(app.url .. "/oauth_me")), "the configured access token")
+    assert.equal(0, stats().refreshes)
+    sh("sleep 2.2") -- expired; new ones live an hour
+    portal:control("oauth_ttl", { seconds = 3600 })
+    local counts = get_many(app.url .. "/oauth_me", 40)
+    local seen = dict(app)
+    local after = stats()
+    app:stop()
+    assert.equal(40, counts[200])
+    assert.equal(1, after.refreshes)
+    assert.equal(0, after.refused)
+    assert.equal(1, seen.on_refresh, "on_refresh heard of the one rotation once")
+    -- What on_refresh saved serves a new nginx, whose dict is empty.
+    local again = start_app(portal, { PASSWORD = "", CREDENTIALS = file .. ".rotated" })
+    local status = get(again.url .. "/oauth_me")
+    again:stop()
+    assert.equal(200, status)
+    assert.same({ 1, 0 }, { stats().refreshes, stats().refused })
+    assert.equal(0, portal:logins())
+  end)
+
+  it("keeps the rotated refresh token in the dict across a reload", function()
+    local file = oauth_file(2) -- expires_in 2: renewed a second early
+    local app = start_app(portal, { PASSWORD = "", CREDENTIALS = file })
+    assert.equal(200, (get(app.url .. "/oauth_me")))
+    sh("sleep 2.2")
+    assert.equal(200, (get(app.url .. "/oauth_me")))
+    assert.equal(1, stats().refreshes)
+    sh("kill -HUP $(cat '" .. app.prefix .. "/nginx.pid'); sleep 1.2")
+    -- The file still holds the first, spent, refresh token: the dict's is used.
+    local counts = get_many(app.url .. "/oauth_me", 10)
+    local seen = dict(app)
+    app:stop()
+    assert.equal(10, counts[200])
+    assert.same({ 2, 0 }, { stats().refreshes, stats().refused })
+    assert.equal(2, seen.on_refresh)
+  end)
+
+  it("refreshes only when people/@self refuses the token too", function()
+    local file = oauth_file(3600)
+    local app = start_app(portal, { PASSWORD = "", CREDENTIALS = file })
+    local counts = get_many(app.url .. "/oauth_me?path=emu/always401", 10)
+    local status = get(app.url .. "/oauth_me")
+    app:stop()
+    assert.equal(10, counts[502])
+    assert.equal(200, status)
+    assert.equal(0, stats().refreshes)
+  end)
+
+  it("gives every client kind auth after the grant is revoked, with one refused refresh", function()
+    local file = oauth_file(3600)
+    local app = start_app(portal, { PASSWORD = "", CREDENTIALS = file })
+    assert.equal(200, (get(app.url .. "/oauth_me")))
+    portal:control("oauth_revoke", { user = helper.USER })
+    local counts = get_many(app.url .. "/oauth_me", 20)
+    local status, body = get(app.url .. "/oauth_me")
+    local more = get_many(app.url .. "/oauth_me", 10)
+    local seen = dict(app)
+    app:stop()
+    assert.equal(20, counts[502])
+    assert.equal(10, more[502])
+    assert.equal(502, status)
+    assert.matches("^auth 400 nil\n", body)
+    assert.matches("invalid_grant", body, 1, true)
+    assert.same({ 0, 1 }, { stats().refreshes, stats().refused })
+    assert.equal(0, seen.on_refresh)
   end)
 end)

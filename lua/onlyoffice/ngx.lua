@@ -16,21 +16,33 @@
 -- anything but a timer, and take its result, success or failure. A failure
 -- stays shared for a back-off that grows with each failure and never allows
 -- more attempts than the portal's brute-force protection tolerates.
+--
+-- An API key needs none of that: its calls go straight out, and a refused key
+-- is the caller's answer. OAuth tokens share the login's machinery: the current
+-- access and refresh tokens live in the dict under a hash of the OAuth client,
+-- and one refresh at a time, for all workers, rotates them (refresh_tokens).
 local onlyoffice = require "onlyoffice"
 local args = require "onlyoffice.args"
 local cjson = require "cjson.safe"
 local check_phase = require("onlyoffice.subrequest").check_phase
+local creds = require "onlyoffice.ngx_credentials"
 
 local M = {}
 
-local DEFAULTS = {
-  dict = "onlyoffice", location = "/_onlyoffice", login_wait = 75,
-  url_env = "ONLYOFFICE_URL", username_env = "ONLYOFFICE_USER", password_env = "ONLYOFFICE_PASSWORD",
-}
+local DEFAULTS = { dict = "onlyoffice", location = "/_onlyoffice", login_wait = 75 }
+for k, v in pairs(creds.ENV) do
+  DEFAULTS[k] = v
+end
 
 local CONFIG_KEYS = { dict = "string", location = "string", url = "string", username = "string",
-  url_env = "string", username_env = "string", password_env = "string", credentials_file = "string",
-  options = "table", login_wait = "number" }
+  credentials_file = "string", options = "table", login_wait = "number", on_refresh = "function" }
+for k in pairs(creds.ENV) do
+  CONFIG_KEYS[k] = "string"
+end
+
+-- Secrets that new{} refuses: they belong in the environment or credentials_file.
+local SECRET_SETTINGS = { password = true, api_key = true, client_secret = true, refresh_token = true,
+  access_token = true, client_id = true }
 
 -- The login lock is a lease with an owner: its holder renews it while the login
 -- runs, so a login slower than any fixed wait still is the only one, and a
@@ -96,7 +108,8 @@ local Portal = {}
 Portal.__index = Portal
 
 --- new{ dict=, location=, url=, username=, url_env=, username_env=, password_env=,
----      credentials_file=, options=, login_wait= } -> portal
+---      api_key_env=, client_id_env=, client_secret_env=, refresh_token_env=,
+---      access_token_env=, credentials_file=, options=, login_wait=, on_refresh= } -> portal
 function M.new(config)
   if config ~= nil and type(config) ~= "table" then
     error("onlyoffice.ngx: new takes a table of settings", 2)
@@ -106,8 +119,8 @@ function M.new(config)
     c[k] = v
   end
   for k, v in pairs(config or {}) do
-    if k == "password" then
-      error("onlyoffice.ngx: pass the password through password_env or credentials_file", 2)
+    if SECRET_SETTINGS[k] then
+      error(("onlyoffice.ngx: pass the %s through %s_env or credentials_file"):format(k, k), 2)
     elseif k == "pool" then
       error("onlyoffice.ngx: calls no longer run in a thread pool; drop \"pool\" and add the internal "
         .. "location (see examples/nginx/onlyoffice.conf)", 2)
@@ -134,8 +147,16 @@ function M.new(config)
   end
   -- Where the credentials come from; the credentials themselves are read on
   -- the first call (see identity).
-  local source = table.concat({ c.dict, c.url or "", c.url_env, c.username or "", c.username_env,
-    c.password_env, c.credentials_file or "" }, "\0")
+  local parts = { c.dict, c.url or "", c.username or "", c.credentials_file or "" }
+  local names = {}
+  for k in pairs(creds.ENV) do
+    names[#names + 1] = k
+  end
+  table.sort(names)
+  for _, k in ipairs(names) do
+    parts[#parts + 1] = c[k]
+  end
+  local source = table.concat(parts, "\0")
   return setmetatable({ config = c, opts = opts, dict = dict, source = source,
     options_key = options_key(opts), own_idle = has_function and {} or nil }, Portal)
 end
@@ -144,87 +165,75 @@ end
 -- Credentials
 ---------------------------------------------------------------------------
 
--- "key = value" lines; '#' starts a comment.
-local function read_credentials(path)
-  local private, why = require("onlyoffice.core").private_file(path)
-  if not private then
-    return nil, "credentials_file: " .. why
-  end
-  local f, err = io.open(path, "r")
-  if not f then
-    return nil, "cannot read credentials_file: " .. tostring(err)
-  end
-  local t = {}
-  for line in f:lines() do
-    local k, v = line:match("^%s*([%w_]+)%s*=%s*(.-)%s*$")
-    if k and not line:match("^%s*#") then
-      t[k] = v
-    end
-  end
-  f:close()
-  return t
-end
-
-local function credentials(c)
-  local file = {}
-  if c.credentials_file then
-    local t, err = read_credentials(c.credentials_file)
-    if not t then
-      return nil, "onlyoffice.ngx: " .. err
-    end
-    file = t
-  end
-  local url = c.url or file.url or os.getenv(c.url_env)
-  local username = c.username or file.username or os.getenv(c.username_env)
-  local password = file.password or os.getenv(c.password_env)
-  if not url or not username or not password then
-    return nil, "onlyoffice.ngx: url, username and password are not all configured (set "
-      .. c.url_env .. ", " .. c.username_env .. " and " .. c.password_env .. " with nginx's env directive, "
-      .. "or use credentials_file)"
-  end
-  local ok, why = pcall(args.base_url, url, 1)
-  if not ok then
-    return nil, "onlyoffice.ngx: " .. tostring(why):gsub("^[^:]*:%d+: ", "")
-  end
-  return url, username, password
-end
-
--- The keyed hash of a set of credentials. The salt is added without evicting
--- anything; a full dict that lost it would change every key, so that is an error.
-local function key_of(dict, url, username, password)
+-- The keyed hash of parts. The salt is added without evicting anything; a full
+-- dict that lost it would change every key, so that is an error.
+local function key_of(dict, parts)
   dict:safe_add("salt", ngx.sha1_bin(tostring(ngx.now()) .. ngx.worker.pid() .. tostring({}) .. math.random()))
   local salt = dict:get("salt")
   if not salt then
     return nil, "onlyoffice.ngx: the lua_shared_dict is full (give onlyoffice.ngx a dict of its own)"
   end
-  return ngx.encode_base64(ngx.hmac_sha1(salt, url .. "\0" .. username .. "\0" .. password))
+  return ngx.encode_base64(ngx.hmac_sha1(salt, table.concat(parts, "\0")))
 end
 
--- Per worker: credential source -> { key =, url = }. The environment is fixed
--- for a worker's life, so each is read once; a changed credentials_file takes
--- effect at the next reload, or once a 401 makes the worker read it again.
+-- What identifies a credential: a password login by its URL, user name and
+-- password; an API key by itself; OAuth by its client, not by its refresh
+-- token, which rotates while the credential stays the same.
+local function key_for(dict, v)
+  if v.mode == "key" then
+    return key_of(dict, { "key", v.url, v.api_key })
+  elseif v.mode == "oauth" then
+    return key_of(dict, { "oauth", v.url, v.client_id, v.client_secret })
+  end
+  return key_of(dict, { v.url, v.username, v.password })
+end
+
+-- Per worker: credential source -> { key =, url =, mode = }. The environment
+-- is fixed for a worker's life, so each is read once; a changed
+-- credentials_file takes effect at the next reload, or once a 401 makes the
+-- worker read it again.
 local identities = {}
+
+-- OAuth: the dict holds the current tokens of a credential. Without any (a
+-- fresh start), the configured access token is the current one, unless its
+-- refresh token is known to be spent, which makes the pair an old one.
+local function seed(p, id, v)
+  local dict = p.dict
+  if v.access_token and not dict:get(id.refresh) and dict:get(id.spent) ~= key_of(dict, { v.refresh_token }) then
+    if v.expires_at then
+      dict:add(id.expires, v.expires_at)
+      dict:add(id.renew, v.expires_at - 60)
+    end
+    dict:add(id.token, v.access_token)
+  end
+end
 
 -- The shared dict's key for the credentials of p: a keyed hash (HMAC with a
 -- random salt kept in the dict), so that the shared memory holds no plain hash
--- of the password, and changed credentials get a key, and so a login, of their own.
+-- of a secret, and changed credentials get a key, and so a login, of their own.
+-- nil, message, conflict when they are not configured as they must be.
 local function identity(p, fresh)
   local known = identities[p.source]
   if known and not fresh then
     return known
   end
-  local url, username, password = credentials(p.config)
-  if not url then
-    return nil, username
+  local v, why, conflict = creds.read(p.config)
+  if not v then
+    return nil, why, conflict
   end
-  local key, why = key_of(p.dict, url, username, password)
+  local key
+  key, why = key_for(p.dict, v)
   if not key then
     return nil, why
   end
   local same = known and known.key == key and known
-  known = { key = key, url = url, token = "token:" .. key, fail = "fail:" .. key, lock = "lock:" .. key,
-    failures = "failures:" .. key, pending = "pending:" .. key, idle = same and same.idle or {},
-    sets = same and same.sets or 0 }
+  known = { key = key, url = v.url, mode = v.mode, api_key = v.api_key, token = "token:" .. key,
+    fail = "fail:" .. key, lock = "lock:" .. key, failures = "failures:" .. key, pending = "pending:" .. key,
+    refresh = "refresh:" .. key, expires = "expires:" .. key, renew = "renew:" .. key, spent = "spent:" .. key,
+    idle = same and same.idle or {}, sets = same and same.sets or 0 }
+  if v.mode == "oauth" then
+    seed(p, known, v)
+  end
   identities[p.source] = known
   return known
 end
@@ -252,16 +261,37 @@ local function idle_for(p, id)
   return list
 end
 
+-- The credential each pooled session sends (s:token() shows no API key or
+-- OAuth token).
+local sent = setmetatable({}, { __mode = "k" })
+
+-- A session of p's options that sends token as id's kind of credential. OAuth
+-- sessions get no refresh token: a refresh is shared (see refresh_tokens),
+-- never a session's own.
+local function new_session(p, id, token)
+  if id.mode == "password" then
+    return onlyoffice.session(id.url, token, p.opts)
+  end
+  local opts = {}
+  for k, v in pairs(p.opts) do
+    opts[k] = v
+  end
+  opts[id.mode == "key" and "api_key" or "access_token"] = token
+  return onlyoffice.session(id.url, opts)
+end
+
 local function take(p, id, token)
   local list = idle_for(p, id) or {}
   while #list > 0 do
     local s = table.remove(list)
-    if s:token() == token then
+    if sent[s] == token then
       return s
     end
     s:close()
   end
-  return onlyoffice.session(id.url, token, p.opts)
+  local s = new_session(p, id, token)
+  sent[s] = token
+  return s
 end
 
 local function give_back(p, id, s)
@@ -293,6 +323,12 @@ local function class_of(detail)
   -- portal is down, and failures with no answer at all.
   local status = detail.kind == "login" and detail.status
   if status and status ~= 502 and status ~= 503 and status ~= 504 then
+    return "credentials"
+  end
+  -- A refused refresh (invalid_grant, invalid_client) is one too; a 5xx or 429
+  -- from the token endpoint is not.
+  status = detail.kind == "auth" and detail.status
+  if status and status < 500 and status ~= 429 then
     return "credentials"
   end
   return "other"
@@ -341,33 +377,165 @@ local function login_options(p)
   return opts
 end
 
-local function log_in(p, id)
-  local url, username, password = credentials(p.config)
-  if not url then
-    return nil, username, { kind = "config" }
+local CHANGED = "onlyoffice.ngx: the credentials changed during the call; try again"
+
+-- The current credentials, if they still are those of id: a file that changed
+-- since this worker read it makes the next call read it again, and log in (or
+-- refresh) under its own key.
+local function still(p, id, mode)
+  local v, why = creds.read(p.config)
+  if not v then
+    return nil, why
   end
-  if key_of(p.dict, url, username, password) ~= id.key then -- the file changed since this worker read it
-    identities[p.source] = nil -- the next call reads it again and logs in under its own key
-    return nil, "onlyoffice.ngx: the credentials changed during the call; try again", { kind = "config" }
+  if v.mode ~= mode or key_for(p.dict, v) ~= id.key then
+    identities[p.source] = nil
+    return nil, CHANGED
   end
-  return onlyoffice.login(url, username, password, login_options(p))
+  return v
 end
 
-local function attempt_login(p, id, owner)
+local function log_in(p, id)
+  local v, why = still(p, id, "password")
+  if not v then
+    return nil, why, { kind = "config" }
+  end
+  local s, err, detail = onlyoffice.login(v.url, v.username, v.password, login_options(p))
+  if not s then
+    return nil, err, detail
+  end
+  local token = s:token()
+  s:close() -- made with the login's options: the helper's calls use sessions of their own
+  return token
+end
+
+---------------------------------------------------------------------------
+-- The one OAuth refresh: the same lock, waiters and back-off as a login
+---------------------------------------------------------------------------
+
+-- A session made only to refresh never sends its access token: without one
+-- in the dict (a fresh start with none configured), this stands in for it.
+local NO_ACCESS_TOKEN = "no-access-token-yet"
+
+-- New tokens for refresh_token, through the module's own s:refresh().
+local function refresh_with(p, v, refresh_token, access_token)
+  local got
+  local opts = login_options(p)
+  opts.relogin = nil -- a login option
+  opts.access_token, opts.refresh_token = access_token or NO_ACCESS_TOKEN, refresh_token
+  opts.client_id, opts.client_secret = v.client_id, v.client_secret
+  opts.on_refresh = function(tokens) got = tokens end
+  local s = onlyoffice.session(v.url, opts)
+  local ok, err, detail = s:refresh()
+  s:close()
+  if not ok then
+    return nil, err, detail
+  end
+  return got
+end
+
+-- invalid_grant: the refresh token is revoked, expired or used already, for good.
+local function spent_refusal(err, detail)
+  return type(detail) == "table" and detail.status == 400 and tostring(err):find("invalid_grant", 1, true) ~= nil
+end
+
+-- Publishes new tokens for every worker: the refresh token before the access
+-- token, so that a caller that sees the new access token also finds it.
+local function store(p, id, tokens, used)
+  local dict = p.dict
+  dict:set(id.refresh, tokens.refresh_token or used) -- no refresh_token: the old one goes on
+  if tokens.expires_at then
+    dict:set(id.expires, tokens.expires_at)
+    -- A minute early, or halfway for short lifetimes: never a refresh per call.
+    dict:set(id.renew, tokens.expires_at - math.min(60, tokens.expires_in / 2))
+  else
+    dict:delete(id.expires)
+    dict:delete(id.renew)
+  end
+  dict:set(id.token, tokens.access_token)
+end
+
+-- The helper's on_refresh hears of each rotation once, in the worker that
+-- refreshed, under the lock (so two calls never race to persist two pairs).
+-- The tokens are in the dict already: a callback that raises is logged and
+-- costs nothing else.
+local function tell(p, tokens, refresh_token)
+  local on_refresh = p.config.on_refresh
+  if not on_refresh then
+    return
+  end
+  local copy = {}
+  for k, x in pairs(tokens) do
+    copy[k] = x
+  end
+  copy.refresh_token = refresh_token
+  local ok, err = pcall(on_refresh, copy)
+  if not ok then
+    ngx.log(ngx.ERR, "onlyoffice.ngx: on_refresh raised (the new tokens are in the shared dict all the same): ",
+      tostring(err))
+  end
+end
+
+-- Under the lock: new tokens from the dict's refresh token, or the configured
+-- one when the dict has none (a fresh start) or its own was refused and the
+-- configured one is another, not yet spent (the user authorized again and
+-- reloaded). A refresh token that was refused or rotated away is never tried
+-- again. Returns the new access token.
+local function refresh_tokens(p, id)
+  local v, why = still(p, id, "oauth")
+  if not v then
+    return nil, why, { kind = "config" }
+  end
+  local dict = p.dict
+  local current, access, configured = dict:get(id.refresh), dict:get(id.token), v.refresh_token
+  local mark = key_of(dict, { configured })
+  local function try(r)
+    local tokens, err, detail = refresh_with(p, v, r, access)
+    local refused = not tokens and spent_refusal(err, detail)
+    if r == configured and (refused or (tokens and tokens.refresh_token and tokens.refresh_token ~= r)) then
+      dict:set(id.spent, mark)
+    end
+    if refused and dict:get(id.refresh) == r then
+      dict:delete(id.refresh)
+    end
+    return tokens, err, detail, refused
+  end
+  local tokens, err, detail, refused, used
+  if current then
+    used = current
+    tokens, err, detail, refused = try(current)
+  end
+  if (not current or refused) and configured ~= current and dict:get(id.spent) ~= mark then
+    used = configured
+    tokens, err, detail = try(configured)
+  end
+  if not used then
+    return nil, "onlyoffice.ngx: the refresh token was refused and the configured one is spent: authorize "
+      .. "the application again, configure its new refresh_token and reload nginx", { kind = "auth", shared = false }
+  end
+  if not tokens then
+    return nil, err, detail
+  end
+  store(p, id, tokens, used)
+  tell(p, tokens, dict:get(id.refresh))
+  return tokens.access_token
+end
+
+local function attempt_obtain(p, id, owner)
   local renewer = ngx.thread.spawn(keep_lease, p.dict, id.lock, owner)
   -- Marked before it is sent: should this request end before the login does (a
   -- client that went away), the next holder treats the attempt as failed.
   p.dict:set(id.pending, true, 3600)
-  local ok, s, err, detail = pcall(log_in, p, id)
+  local ok, token, err, detail = pcall(id.mode == "oauth" and refresh_tokens or log_in, p, id)
   ngx.thread.kill(renewer) -- whatever happened: the request must not wait for it
   if not ok then
-    error(s, 0)
+    error(token, 0)
   end
-  return s, err, detail
+  return token, err, detail
 end
 
--- Under the lock: log in, publish the token or the failure, release the lock.
-local function holder(p, id, owner, stale)
+-- Under the lock: log in (or refresh), publish the token or the failure,
+-- release the lock. early: stale is an OAuth token that still works a while.
+local function holder(p, id, owner, stale, early)
   local dict = p.dict
   local token = dict:get(id.token)
   local fresh, failed = token ~= stale and token, dict:get(id.fail)
@@ -391,26 +559,24 @@ local function holder(p, id, owner, stale)
       return shared_failure(p, id, dict:get(id.fail) or "{}")
     end
   end
-  if stale and token == stale then -- refused once: calls during a back-off need not try it again
+  if stale and token == stale and not early then -- refused once: calls during a back-off need not try it again
     dict:delete(id.token)
   end
-  local ok, s, err, detail = pcall(attempt_login, p, id, owner)
+  local ok, got, err, detail = pcall(attempt_obtain, p, id, owner)
   if not ok then -- a mistake (configuration, the internal location): raised, not shared
     dict:delete(id.pending)
     release(dict, id.lock, owner)
-    error(s, 0)
+    error(got, 0)
   end
   dict:delete(id.pending)
-  if s then
-    token = s:token()
-    dict:set(id.token, token)
+  if got then
+    dict:set(id.token, got)
     dict:delete(id.fail)
     dict:delete(id.failures)
     release(dict, id.lock, owner)
-    s:close() -- made with the login's options: the helper's calls use sessions of their own
-    return token
+    return got
   end
-  if type(detail) == "table" and detail.kind == "config" then -- the portal was not asked
+  if type(detail) == "table" and (detail.kind == "config" or detail.shared == false) then -- the portal was not asked
     release(dict, id.lock, owner)
     return nil, err, detail
   end
@@ -421,8 +587,8 @@ local function holder(p, id, owner, stale)
 end
 
 -- A token other than `stale`: the shared one, or one that this caller or
--- another (in any worker) gets by logging in.
-local function fresh_token(p, id, stale)
+-- another (in any worker) gets by logging in or refreshing.
+local function fresh_token(p, id, stale, early)
   local dict = p.dict
   local token = dict:get(id.token)
   if token and token ~= stale then -- the usual case, before anything else is made
@@ -440,11 +606,11 @@ local function fresh_token(p, id, stale)
       return shared_failure(p, id, failed)
     end
     if dict:add(id.lock, owner, LEASE) then
-      return holder(p, id, owner, stale)
+      return holder(p, id, owner, stale, early)
     end
     if ngx.now() >= deadline then
       return nil, "onlyoffice.ngx: timed out after " .. p.config.login_wait .. " s waiting for another "
-        .. "caller's login", { kind = "timeout", timeout = true }
+        .. "caller's " .. (id.mode == "oauth" and "token refresh" or "login"), { kind = "timeout", timeout = true }
     end
     ngx.sleep(pause)
     pause = math.min(pause * 2, 0.1)
@@ -498,28 +664,69 @@ local function token_works(p, id, token)
   return me ~= nil or not (type(detail) == "table" and detail.status == 401)
 end
 
+-- The identity of p's credentials; raises (at the caller of portal:get) when
+-- more than one kind is configured, a mistake no retry repairs.
+local function identity_or_raise(p, fresh)
+  local id, why, conflict = identity(p, fresh)
+  if conflict then
+    error(why, 4)
+  end
+  return id, why
+end
+
+-- The token for a call: an OAuth token due for renewal is refreshed first,
+-- and while that fails it serves on until it expires.
+local function current_token(p, id)
+  if id.mode == "oauth" then
+    local dict = p.dict
+    local token, renew = dict:get(id.token), dict:get(id.renew)
+    if token and renew and ngx.time() >= renew then
+      local newer, err, detail = fresh_token(p, id, token, true)
+      if newer or ngx.time() >= (dict:get(id.expires) or 0) then
+        return newer, err, detail
+      end
+      return token
+    end
+  end
+  return fresh_token(p, id, nil)
+end
+
+-- A 401 that may mean the token is dead: a login's (kind "http") or an OAuth
+-- token's (kind "auth": its sessions cannot refresh on their own).
+local function refused(id, detail)
+  return type(detail) == "table" and detail.status == 401 and detail.kind == (id.mode == "oauth" and "auth" or "http")
+end
+
 -- name is the session method that makes the call, with its arguments.
 local function call(p, name, a, b, c)
   check_phase(ngx, 3) -- before anything is read, locked or sent; 3: the caller of portal:get
   PRECHECK[name](a, b, c)
-  local id, why = identity(p)
+  local id, why = identity_or_raise(p)
   if not id then
     return nil, why, { kind = "config" }
   end
-  local token, err, detail = fresh_token(p, id, nil)
+  local data, info, detail
+  if id.mode == "key" then
+    -- No login, nothing shared: a refused key's 401 is final (kind "auth").
+    data, info, detail = attempt(p, id, id.api_key, name, a, b, c)
+    return data, info, detail
+  end
+  local token, err
+  token, err, detail = current_token(p, id)
   if not token then
     return nil, err, detail
   end
-  local data, info
   data, info, detail = attempt(p, id, token, name, a, b, c)
-  if data == nil and type(detail) == "table" and detail.status == 401 and detail.kind == "http"
-    and not token_works(p, id, token) then
-    -- Revoked or expired: one new login for all workers, then this call once
-    -- more. The credentials are read again: a changed file takes effect here.
+  if data == nil and refused(id, detail) and not token_works(p, id, token) then
+    -- Revoked or expired: one new login (or refresh) for all workers, then this
+    -- call once more. The credentials are read again: a changed file takes effect here.
     local now
-    now, why = identity(p, true)
+    now, why = identity_or_raise(p, true)
     if not now then
       return nil, why, { kind = "config" }
+    elseif now.mode == "key" then
+      data, info, detail = attempt(p, now, now.api_key, name, a, b, c)
+      return data, info, detail
     end
     token, err, detail = fresh_token(p, now, now.key == id.key and token or nil)
     if not token then

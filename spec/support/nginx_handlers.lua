@@ -27,6 +27,71 @@ function M.me_from_file()
   show(me, err, detail, me and me.email)
 end
 
+--- GET /me_checked: people/@self by the default helper, with what it raised.
+function M.me_checked()
+  local ok, me, err, detail = pcall(function()
+    local data, e, d = portal:get("people/@self")
+    return data, e, d
+  end)
+  if not ok then
+    return ngx.say("raised: ", me)
+  end
+  show(me, err, detail, me and me.email)
+end
+
+-- The credentials file at `from` with new tokens, written to `to` (a file the
+-- spec made with mode 0600: opened with "w", it keeps its owner and mode).
+local function rewrite(from, to, tokens)
+  local lines = {}
+  for line in io.lines(from) do
+    if not line:match("^%s*access_token") and not line:match("^%s*refresh_token")
+      and not line:match("^%s*expires_at") then
+      lines[#lines + 1] = line
+    end
+  end
+  lines[#lines + 1] = "access_token = " .. tokens.access_token
+  lines[#lines + 1] = "refresh_token = " .. tokens.refresh_token
+  if tokens.expires_at then
+    lines[#lines + 1] = "expires_at = " .. tokens.expires_at
+  end
+  local f = assert(io.open(to, "w"))
+  f:write(table.concat(lines, "\n"), "\n")
+  f:close()
+end
+
+-- Counts the rotations it hears of, and saves the latest tokens next to the
+-- credentials file, as ".rotated" (when the spec made that file).
+local function on_refresh(tokens)
+  local dict = ngx.shared.onlyoffice
+  dict:incr("spec_on_refresh", 1, 0)
+  local file = ngx.var.credentials_file
+  local f = io.open(file .. ".rotated", "r")
+  if f then
+    f:close()
+    rewrite(file, file .. ".rotated", tokens)
+  end
+end
+
+--- GET /oauth_me[?path=]: a GET (of people/@self) by an OAuth helper whose
+--- credentials are in $credentials_file.
+function M.oauth_me()
+  local p = onlyoffice_ngx.new({ dict = "onlyoffice", credentials_file = ngx.var.credentials_file,
+    on_refresh = on_refresh })
+  local data, err, detail = p:get(ngx.var.arg_path or "people/@self")
+  show(data, err, detail, data and data.email)
+end
+
+--- GET /dict: on_refresh's count, and the dict's keys by kind (what precedes ':').
+function M.dict()
+  local dict = ngx.shared.onlyoffice
+  local kinds = {}
+  for _, k in ipairs(dict:get_keys(0)) do
+    local kind = k:match("^(%a+):") or k
+    kinds[kind] = (kinds[kind] or 0) + 1
+  end
+  ngx.say(require("cjson").encode({ on_refresh = dict:get("spec_on_refresh") or 0, keys = kinds }))
+end
+
 --- GET /echo_options: what the portal saw of a call by a helper with other
 --- options (hence its own session and login); /echo: the same for the default.
 local other = onlyoffice_ngx.new({ dict = "onlyoffice", options = { user_agent = "spec-agent", retries = 1 } })

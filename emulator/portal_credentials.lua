@@ -207,6 +207,10 @@ end
 
 -- POST /oauth2/token, form-encoded, client_secret_post only.
 local function token_endpoint(lib)
+  local moved = lib.dict:get("oauth_redirect")
+  if moved then -- a portal gone wrong: the token endpoint sends its callers elsewhere
+    return ngx.redirect(moved, tonumber(lib.dict:get("oauth_redirect_code")) or 307)
+  end
   ngx.req.read_body()
   local body = ngx.req.get_body_data() or ""
   lib.dict:set("last_token_form", body)
@@ -292,6 +296,12 @@ function M.install(lib)
   function C.oauth_delay()
     local ms = tonumber(ngx.var.arg_ms) or 0
     lib.dict:set("oauth_delay", ms > 0 and ms / 1000 or nil)
+    return lib.json_send(200, { ok = true })
+  end
+  -- The token endpoint redirects to ?to= with ?code= (no ?to=: it answers again).
+  function C.oauth_redirect()
+    lib.dict:set("oauth_redirect", ngx.var.arg_to and ngx.unescape_uri(ngx.var.arg_to) or nil)
+    lib.dict:set("oauth_redirect_code", tonumber(ngx.var.arg_code))
     return lib.json_send(200, { ok = true })
   end
   -- Revokes every OAuth token of ?user=.

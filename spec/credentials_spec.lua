@@ -355,6 +355,30 @@ describe("OAuth2 sessions", function()
     end
   end)
 
+  it("does not follow a redirect of the token endpoint with the refresh token or a code", function()
+    for _, code in ipairs({ 303, 307 }) do
+      portal:reset()
+      local t = grant()
+      local code_for_exchange = portal:control("oauth_code", { user = helper.USER }).code
+      portal:control("oauth_redirect", { to = "/api/2.0/emu/echo", code = code })
+      local s = session(t)
+      local ok, err, detail = s:refresh()
+      assert.is_nil(ok)
+      assert.equal("auth", detail.kind) -- as a redirected login is kind "login"
+      assert.equal(code, detail.status)
+      assert.matches("a token request was redirected, not followed", err, 1, true)
+      local tokens, xerr = onlyoffice.oauth_exchange({ url = url, code = code_for_exchange, redirect_uri = "r",
+        client_id = creds.CLIENT_ID, client_secret = creds.CLIENT_SECRET })
+      assert.is_nil(tokens)
+      assert.matches("a token request was redirected, not followed", xerr, 1, true)
+      local hits = portal:control("hits").hits
+      assert.is_nil(hits["GET /api/2.0/emu/echo"])
+      assert.is_nil(hits["POST /api/2.0/emu/echo"])
+      assert.equal(t.access_token, s:token())
+      s:close()
+    end
+  end)
+
   it("works without a refresh token until the access token is refused", function()
     local t = grant()
     local s = onlyoffice.session(url, { access_token = t.access_token })
@@ -469,6 +493,16 @@ describe("login with token_file", function()
     assert.equal(0, probes())
   end)
 
+  it("refuses a link or a FIFO at once", function()
+    helper.sh("ln -s /etc/hostname '" .. dir .. "/link'; mkfifo -m 600 '" .. dir .. "/fifo'")
+    for name, why in pairs({ link = "must not be a symbolic link", fifo = "must be a regular file" }) do
+      local ok, err = pcall(onlyoffice.login, url, helper.USER, helper.PASSWORD, { token_file = dir .. "/" .. name })
+      assert.is_false(ok)
+      assert.matches(why, err, 1, true)
+    end
+    assert.equal(0, portal:logins())
+  end)
+
   it("returns kind io when the token cannot be saved", function()
     local s, err, detail = login(dir .. "/missing/dir/token")
     assert.is_nil(s)
@@ -549,6 +583,18 @@ describe("rate limits", function()
     assert.is_true(math.abs(detail.rate_limit.reset - (os.time() + 3600)) <= 2)
     assert.equal(1, portal:control("limits").limited)
     s:close()
+  end)
+
+  it("draws the jitter from OpenSSL, not from an unseeded math.random", function()
+    local cmd = (helper.runtime == "jit" and "luajit" or ("lua" .. helper.runtime))
+      .. " -e \"package.cpath='" .. package.cpath .. "'; math.randomseed(1); "
+      .. "io.write(require('onlyoffice.core').random(), ' ', math.random())\""
+    local a, b = helper.sh(cmd), helper.sh(cmd)
+    local ra, ma = a:match("^(%S+) (%S+)$")
+    local rb, mb = b:match("^(%S+) (%S+)$")
+    assert.equal(ma, mb) -- the same seed, the same math.random: the module leaves it alone
+    assert.are_not.equal(ra, rb)
+    assert.is_true(tonumber(ra) >= 0 and tonumber(ra) < 1)
   end)
 
   it("keeps a batch under 50 concurrent reads and 15 concurrent writes", function()

@@ -149,6 +149,28 @@ describe("file operations", function()
         assert.equal("> PUT /api/2.0/files/fileops/terminate/" .. detail.operation.id, lines[#lines - 1])
       end)
 
+      it("returns a failure for an operation someone else canceled", function()
+        mode({ slow = 1 })
+        local file = uploaded("canceled elsewhere")
+        local other = assert(onlyoffice.login(portal[flavor], helper.USER, helper.PASSWORD))
+        local op, err, detail = s:operation("copy", copy_body(file.id), { progress = function(percent, o)
+          if percent > 0 then
+            assert(other:put("files/fileops/terminate/" .. o.id))
+          end
+        end })
+        other:close()
+        mode()
+        if flavor == "docspace" then -- status 3 (canceled) tells it, with an empty error
+          assert.is_nil(op)
+          assert.equal("operation", detail.kind)
+          assert.equal("operation copy was canceled", err)
+          assert.equal("canceled", detail.operation.state)
+        else -- no status before 3.7.1: a finished operation without an error is all there is
+          assert.is_nil(err)
+          assert.is_true(op.finished)
+        end
+      end)
+
       it("terminates the operation when progress raises, raises its error, and stays usable", function()
         mode({ slow = 1 })
         local file = uploaded("stop me")

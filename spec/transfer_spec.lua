@@ -396,6 +396,24 @@ describe("transfer", function()
     end)
 
     describe("with resume", function()
+      it("refuses a second download into a part that another one is writing", function()
+        local target = dir .. "/twice.docx"
+        local other = login()
+        local inner
+        local n = assert(s:download(id, target, { resume = true, progress = function(done)
+          if done > 0 and not inner then
+            inner = { other:download(id, target, { resume = true }) }
+          end
+        end }))
+        other:close()
+        assert.is_nil(inner[1])
+        assert.equal("io", inner[3].kind)
+        assert.matches("busy", inner[2], 1, true)
+        assert.equal(#content, n)
+        assert.is_true(read_file(target) == content)
+        no_part(target)
+      end)
+
       it("continues a broken-off download with Range and If-Range, to the exact bytes", function()
         local target = dir .. "/resumed.docx"
         portal:control("breakoff", { id = id, at = 100000 })

@@ -11,6 +11,7 @@
 
 #include <curl/curl.h>
 #include <lauxlib.h>
+#include <openssl/rand.h>
 
 #include "answer.h"
 #include "compat.h"
@@ -46,6 +47,20 @@ static int core_clock(lua_State *L)
     if (clock_gettime(CLOCK_MONOTONIC, &ts) != 0)
         return luaL_error(L, "clock_gettime failed");
     lua_pushnumber(L, (lua_Number)ts.tv_sec + (lua_Number)ts.tv_nsec / 1e9);
+    return 1;
+}
+
+/* core.random(): a number in [0, 1) from OpenSSL's generator, for the jitter
+ * of retry waits: LuaJIT never seeds math.random, so every process would wait
+ * the same times, and the caller's own generator is left alone. */
+static int core_random(lua_State *L)
+{
+    unsigned char b[4];
+    unsigned long v;
+    if (RAND_bytes(b, (int)sizeof b) != 1)
+        return luaL_error(L, "no random bytes from OpenSSL");
+    v = ((unsigned long)b[0] << 24) | ((unsigned long)b[1] << 16) | ((unsigned long)b[2] << 8) | b[3];
+    lua_pushnumber(L, (lua_Number)v / 4294967296.0);
     return 1;
 }
 
@@ -120,6 +135,7 @@ OO_EXPORT int luaopen_onlyoffice_core(lua_State *L)
     static const luaL_Reg fns[] = {
         { "sleep", core_sleep },
         { "clock", core_clock },
+        { "random", core_random },
 #if LUA_VERSION_NUM >= 503
         { "integers", oo_integers },
 #endif

@@ -1,6 +1,7 @@
 #include "files.h"
 
 #include <errno.h>
+#include <fcntl.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -8,6 +9,8 @@
 #include <unistd.h>
 
 #include <lauxlib.h>
+
+#define OO_PRIVATE_MAX (1024 * 1024)
 
 static int fail(lua_State *L, const char *fmt, const char *path, int err)
 {
@@ -34,17 +37,45 @@ static int file_size(lua_State *L)
     return 1;
 }
 
-/* private_file(path) -> true | nil, message: a file of secrets must be a
- * regular file of this process's user that nobody else can read or write. */
-static int private_file(lua_State *L)
+/* read_private(path) -> content | false (no such file) | nil, message. A file
+ * of secrets must be a regular file of this process's user that nobody else
+ * can read or write; the checks are made on the open file itself, so that what
+ * is read is what was checked (no swap between the two, no link followed, no
+ * FIFO waited on). */
+static int read_private(lua_State *L)
 {
     const char *path = luaL_checkstring(L, 1);
     struct stat st;
-    if (stat(path, &st) != 0)
-        return fail(L, "cannot read %s: %s", path, errno);
-    if (!S_ISREG(st.st_mode) || st.st_uid != geteuid() || (st.st_mode & 077) != 0)
-        return fail(L, "%s must be a regular file of the reading user with mode 0600 or 0400%s", path, 0);
-    lua_pushboolean(L, 1);
+    luaL_Buffer b;
+    char *p;
+    ssize_t n = 0;
+    int err = 0, fd = open(path, O_RDONLY | O_NOFOLLOW | O_NONBLOCK | O_CLOEXEC);
+    if (fd < 0 && errno == ENOENT) {
+        lua_pushboolean(L, 0);
+        return 1;
+    }
+    if (fd < 0)
+        return fail(L, errno == ELOOP ? "%s must not be a symbolic link%s" : "cannot read %s: %s", path,
+                    errno == ELOOP ? 0 : errno);
+    if (fstat(fd, &st) != 0 || !S_ISREG(st.st_mode) || st.st_uid != geteuid() || (st.st_mode & 077) != 0 ||
+        st.st_size > OO_PRIVATE_MAX) {
+        close(fd);
+        return fail(L, "%s must be a regular file of the reading user with mode 0600 or 0400, at most 1 MiB%s",
+                    path, 0);
+    }
+    luaL_buffinit(L, &b);
+    do {
+        p = luaL_prepbuffer(&b);
+        n = read(fd, p, LUAL_BUFFERSIZE);
+        if (n > 0)
+            luaL_addsize(&b, (size_t)n);
+        else if (n < 0 && errno != EINTR)
+            err = errno;
+    } while (n != 0 && err == 0);
+    close(fd);
+    if (err != 0)
+        return fail(L, "cannot read %s: %s", path, err);
+    luaL_pushresult(&b);
     return 1;
 }
 
@@ -90,8 +121,8 @@ void oo_files_register(lua_State *L)
 {
     lua_pushcfunction(L, file_size);
     lua_setfield(L, -2, "file_size");
-    lua_pushcfunction(L, private_file);
-    lua_setfield(L, -2, "private_file");
     lua_pushcfunction(L, write_private);
     lua_setfield(L, -2, "write_private");
+    lua_pushcfunction(L, read_private);
+    lua_setfield(L, -2, "read_private");
 }

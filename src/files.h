@@ -5,7 +5,7 @@
 
 #include <lua.h>
 
-/* Adds file_size(path) and private_file(path) to the table on top of the stack. */
+/* Adds file_size, read_private and write_private to the table on top of the stack. */
 void oo_files_register(lua_State *L);
 /* resume.c: adds keep_part(path [, durable]) to the table on top of the stack. */
 void oo_resume_register(lua_State *L);

@@ -1,5 +1,5 @@
 /* A request table: { method=, target= | url=, body=, headers=, auth=, cookie=,
- * login=, timeout=, file=, durable=, resume=, sink=, progress=, done=, total=, part=,
+ * login=, refresh=, form=, timeout=, file=, durable=, resume=, sink=, progress=, done=, total=, part=,
  * field=, filename= }. Every option that one request sets is reset for the
  * next, since handles are reused. */
 #include "request.h"
@@ -80,7 +80,7 @@ static struct curl_slist *own_headers(lua_State *L, oo_slot *slot, const struct 
 typedef struct fields {
     const char *method, *target, *url, *body, *file, *field, *filename, *code;
     size_t body_len;
-    int login, refresh, auth, cookie, durable, resume, headers, part;
+    int login, refresh, form, auth, cookie, durable, resume, headers, part;
     double timeout, done, total;
 } fields;
 
@@ -89,7 +89,7 @@ static struct curl_slist *headers_for(lua_State *L, oo_slot *slot, int req, int 
     oo_session *s = slot->s;
     struct curl_slist *base;
     int lines;
-    if (f->refresh)
+    if (f->refresh || f->form)
         return s->h_form;
     if (f->login)
         return s->h_login;
@@ -209,6 +209,8 @@ static void field(lua_State *L, oo_slot *slot, fields *f, const char *k, size_t 
         f->code = string_value(L, &len);
     } else if (key_is(k, n, "refresh"))
         f->refresh = lua_toboolean(L, -1);
+    else if (key_is(k, n, "form"))
+        f->form = lua_toboolean(L, -1);
     else if (key_is(k, n, "timeout"))
         f->timeout = number_value(L, -1);
     else if (key_is(k, n, "file"))

@@ -1,12 +1,16 @@
 /* A resumable download's target: "<path>.part", kept after a failure so the
  * next attempt can ask for the rest (Range), with the validator (a strong ETag
  * or Last-Modified) of the answer that began it in "<path>.part.meta", for
- * If-Range. Only this process's user may own the part; it is created 0600. */
+ * If-Range. Only this process's user may own the part; it is created 0600,
+ * and locked while a download writes it (two runs of one script at once would
+ * otherwise write into the same part, and one would rename it under the other). */
+#define _DEFAULT_SOURCE /* flock: fcntl's locks are per process, and a second session in it would pass */
 #include <errno.h>
 #include <fcntl.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/file.h>
 #include <sys/stat.h>
 #include <unistd.h>
 
@@ -36,6 +40,11 @@ int oo_resume_open(oo_sink *k)
         close(fd);
         return EPERM;
     }
+    if (flock(fd, LOCK_EX | LOCK_NB) != 0) {
+        err = errno == EWOULDBLOCK ? EBUSY : errno;
+        close(fd);
+        return err;
+    }
     if (fcntl(fd, F_SETFL, O_WRONLY | O_APPEND) != 0 || ((st.st_mode & 07777) != 0600 && fchmod(fd, 0600) != 0) ||
         (k->file = fdopen(fd, "ab")) == NULL) {
         err = errno;
@@ -61,7 +70,14 @@ static void save_validator(oo_slot *slot)
         value = h->value;
 #endif
     if (name_with(&meta, k->path, ".part.meta") == 0) {
-        int fd = value ? open(meta.data, O_WRONLY | O_CREAT | O_TRUNC | O_NOFOLLOW, 0600) : -1;
+        struct stat st;
+        int fd = value ? open(meta.data, O_WRONLY | O_CREAT | O_NOFOLLOW | O_NONBLOCK, 0600) : -1;
+        /* Only a file of ours: not a FIFO, not another user's. */
+        if (fd >= 0 && (fstat(fd, &st) != 0 || !S_ISREG(st.st_mode) || st.st_uid != geteuid() ||
+                        ftruncate(fd, 0) != 0)) {
+            close(fd);
+            fd = -1;
+        }
         if (fd >= 0) {
             size_t n = strlen(value);
             if (write(fd, value, n) != (ssize_t)n) {
@@ -89,7 +105,7 @@ static int content_range(oo_slot *slot, curl_off_t *start, curl_off_t *total)
     if (strncmp(p, "bytes ", 6) != 0)
         return -1;
     *start = (curl_off_t)strtoll(p + 6, &end, 10);
-    if (end == p + 6 || *end != '-' || (p = strchr(end, '/')) == NULL)
+    if (end == p + 6 || *start < 0 || *end != '-' || (p = strchr(end, '/')) == NULL)
         return -1;
     *total = p[1] == '*' ? -1 : (curl_off_t)strtoll(p + 1, &end, 10);
     return 0;

@@ -23,22 +23,18 @@ local SECRETS = { "api_key", "client_id", "client_secret", "refresh_token", "acc
 
 -- "key = value" lines; '#' starts a comment.
 local function read_file(path)
-  local private, why = require("onlyoffice.core").private_file(path)
-  if not private then
-    return nil, "credentials_file: " .. why
-  end
-  local f, err = io.open(path, "r")
-  if not f then
-    return nil, "cannot read credentials_file: " .. tostring(err)
+  local text, why = require("onlyoffice.core").read_private(path)
+  if not text then
+    return nil, text == false and ("cannot read credentials_file: " .. path .. " does not exist")
+      or ("credentials_file: " .. why)
   end
   local t = {}
-  for line in f:lines() do
+  for line in (text .. "\n"):gmatch("([^\n]*)\n") do
     local k, v = line:match("^%s*([%w_]+)%s*=%s*(.-)%s*$")
     if k and not line:match("^%s*#") then
       t[k] = v
     end
   end
-  f:close()
   return t
 end
 

@@ -81,8 +81,7 @@ function M.new(priv, P)
   --- Inside a public call: the first tokens, for an authorization code (the
   --- form was built by credentials.exchange): tokens | nil, message, detail.
   function P.exchange(s, form)
-    local req = { method = "POST", target = TARGET, body = form, auth = false, relogin = false,
-      headers = { "Content-Type: application/x-www-form-urlencoded" } }
+    local req = { method = "POST", target = TARGET, body = form, form = true, auth = false, relogin = false }
     local final = (P.one(s, req))
     local _, message, detail = P.failure(s, req, final)
     if message then

@@ -178,8 +178,9 @@ function M.install(methods, P)
 
   local function failed(s, target, op)
     local clean = P.cleaner(s)
-    local text = clean(tostring(op.error))
-    return nil, "operation " .. (op.type or "") .. " failed" .. (text and (": " .. text) or ""),
+    local text = op.error ~= "" and clean(tostring(op.error)) or nil
+    local how = op.state == "canceled" and " was canceled" or " failed"
+    return nil, "operation " .. (op.type or "") .. how .. (text and (": " .. text) or ""),
       { kind = "operation", method = "PUT", path = target, operation = clean_op(s, op), error = text }
   end
 
@@ -225,7 +226,9 @@ function M.install(methods, P)
     while true do
       readable(op)
       report(op)
-      if type(op.error) == "string" and op.error ~= "" then
+      -- 3.7.1's status also tells an operation that someone else canceled (or
+      -- that failed) with an empty error: that is no success either.
+      if (type(op.error) == "string" and op.error ~= "") or op.state == "canceled" or op.state == "failed" then
         return failed(s, target, op)
       elseif op.finished == true then
         return op

@@ -6,6 +6,7 @@
 local args = require "onlyoffice.args"
 local response = require "onlyoffice.response"
 local credentials = require "onlyoffice.credentials"
+local random = require("onlyoffice.core").random
 
 local M = {}
 
@@ -206,6 +207,8 @@ function M.new(priv)
     end
     if req.login then -- a password goes where it was sent, and nowhere else
       return refused(s, r, "a login was redirected, not followed")
+    elseif req.refresh or req.form then -- so do a refresh token, a code and a client secret
+      return refused(s, r, "a token request was redirected, not followed")
     end
     local target = P.portal_target(s, location)
     -- What the portal named is shown redacted, in trace lines and failures.
@@ -233,7 +236,7 @@ function M.new(priv)
   -- refused together do not all return together.
   local function backoff(st, limited, attempt)
     if limited then
-      return math.min(2 ^ attempt, st.max_retry_wait) * (0.5 + 0.5 * math.random())
+      return math.min(2 ^ attempt, st.max_retry_wait) * (0.5 + 0.5 * random())
     end
     return math.min(0.2 * 2 ^ attempt, st.max_retry_wait)
   end

@@ -9,13 +9,13 @@ local core = require "onlyoffice.core"
 
 local M = {}
 
+-- Only a meta file of ours (src/files.c's checks): another user's could make a
+-- changed file look unchanged and get it spliced onto the part.
 local function read_meta(path)
-  local f = io.open(path .. ".part.meta", "rb")
-  if not f then
+  local value = core.read_private(path .. ".part.meta")
+  if not value or #value > 200 then
     return nil
   end
-  local value = f:read(200)
-  f:close()
   -- Only a value that can stand in a header line; else no If-Range at all.
   return value and value:match("^[\32-\126]+$") and value or nil
 end

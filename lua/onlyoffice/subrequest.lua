@@ -94,6 +94,8 @@ function M.new(priv)
         body = login_body(s, req.login ~= true and req.login or nil)
       elseif req.refresh then
         body, ctype = refresh_body(s), "application/x-www-form-urlencoded"
+      elseif req.form then
+        ctype = "application/x-www-form-urlencoded"
       elseif req.auth ~= false then
         auth = authorization(s) or ""
         if req.cookie and auth ~= "" then

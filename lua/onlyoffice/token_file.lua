@@ -13,14 +13,10 @@ local PROBE = "/api/2.0/people/@self"
 --- The token saved for url and username in path, or nil (no file yet, or one
 --- for another portal or user). A file others may read raises, at `level`.
 function M.read(path, url, username, level)
-  local f = io.open(path, "rb")
-  if not f then
+  local text, why = core.read_private(path)
+  if text == false then -- none yet
     return nil
-  end
-  local text = f:read("*a")
-  f:close()
-  local private, why = core.private_file(path)
-  if not private then
+  elseif not text then
     error("token_file: " .. why, level + 1)
   end
   local ok, doc = pcall(json.decode, text or "")

@@ -10,6 +10,8 @@
 
 #include <lauxlib.h>
 
+#include "buffer.h"
+
 #define OO_PRIVATE_MAX (1024 * 1024)
 
 static int fail(lua_State *L, const char *fmt, const char *path, int err)
@@ -39,43 +41,48 @@ static int file_size(lua_State *L)
 
 /* read_private(path) -> content | false (no such file) | nil, message. A file
  * of secrets must be a regular file of this process's user that nobody else
- * can read or write; the checks are made on the open file itself, so that what
- * is read is what was checked (no swap between the two, no link followed, no
- * FIFO waited on). */
+ * can read or write. The checks are made on the open file itself, so that what
+ * is read is what was checked: no swap between the two, no FIFO waited on. A
+ * link is followed (mounted secrets are links), since its target is checked. */
 static int read_private(lua_State *L)
 {
     const char *path = luaL_checkstring(L, 1);
     struct stat st;
-    luaL_Buffer b;
-    char *p;
-    ssize_t n = 0;
-    int err = 0, fd = open(path, O_RDONLY | O_NOFOLLOW | O_NONBLOCK | O_CLOEXEC);
+    char *buf;
+    size_t len = 0;
+    ssize_t n = 1;
+    int err = 0, fd = open(path, O_RDONLY | O_NONBLOCK | O_CLOEXEC);
     if (fd < 0 && errno == ENOENT) {
         lua_pushboolean(L, 0);
         return 1;
     }
     if (fd < 0)
-        return fail(L, errno == ELOOP ? "%s must not be a symbolic link%s" : "cannot read %s: %s", path,
-                    errno == ELOOP ? 0 : errno);
-    if (fstat(fd, &st) != 0 || !S_ISREG(st.st_mode) || st.st_uid != geteuid() || (st.st_mode & 077) != 0 ||
-        st.st_size > OO_PRIVATE_MAX) {
+        return fail(L, "cannot read %s: %s", path, errno);
+    if (fstat(fd, &st) != 0 || !S_ISREG(st.st_mode) || st.st_uid != geteuid() || (st.st_mode & 077) != 0) {
         close(fd);
-        return fail(L, "%s must be a regular file of the reading user with mode 0600 or 0400, at most 1 MiB%s",
-                    path, 0);
+        return fail(L, "%s must be a regular file of the reading user with mode 0600 or 0400%s", path, 0);
     }
-    luaL_buffinit(L, &b);
-    do {
-        p = luaL_prepbuffer(&b);
-        n = read(fd, p, LUAL_BUFFERSIZE);
+    /* Read whole before anything can raise, so the descriptor is never left open. */
+    if ((buf = (char *)malloc(OO_PRIVATE_MAX + 1)) == NULL) {
+        close(fd);
+        return luaL_error(L, "out of memory");
+    }
+    while (n != 0 && err == 0 && len <= OO_PRIVATE_MAX) {
+        n = read(fd, buf + len, OO_PRIVATE_MAX + 1 - len);
         if (n > 0)
-            luaL_addsize(&b, (size_t)n);
+            len += (size_t)n;
         else if (n < 0 && errno != EINTR)
             err = errno;
-    } while (n != 0 && err == 0);
+    }
     close(fd);
+    if (err == 0 && len <= OO_PRIVATE_MAX)
+        lua_pushlstring(L, buf, len);
+    oo_wipe(buf, len);
+    free(buf);
     if (err != 0)
         return fail(L, "cannot read %s: %s", path, err);
-    luaL_pushresult(&b);
+    if (len > OO_PRIVATE_MAX)
+        return fail(L, "%s is larger than 1 MiB%s", path, 0);
     return 1;
 }
 

@@ -45,6 +45,15 @@ int oo_resume_open(oo_sink *k)
         close(fd);
         return err;
     }
+    /* Still the part? A download that held the lock may have renamed it into
+     * place between our open and our lock: that file is not ours to append to. */
+    {
+        struct stat now;
+        if (lstat(k->tmp.data, &now) != 0 || now.st_dev != st.st_dev || now.st_ino != st.st_ino) {
+            close(fd);
+            return EBUSY;
+        }
+    }
     if (fcntl(fd, F_SETFL, O_WRONLY | O_APPEND) != 0 || ((st.st_mode & 07777) != 0600 && fchmod(fd, 0600) != 0) ||
         (k->file = fdopen(fd, "ab")) == NULL) {
         err = errno;

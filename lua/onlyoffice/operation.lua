@@ -178,7 +178,7 @@ function M.install(methods, P)
 
   local function failed(s, target, op)
     local clean = P.cleaner(s)
-    local text = op.error ~= "" and clean(tostring(op.error)) or nil
+    local text = type(op.error) == "string" and op.error ~= "" and clean(op.error) or nil
     local how = op.state == "canceled" and " was canceled" or " failed"
     return nil, "operation " .. (op.type or "") .. how .. (text and (": " .. text) or ""),
       { kind = "operation", method = "PUT", path = target, operation = clean_op(s, op), error = text }

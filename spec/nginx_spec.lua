@@ -399,11 +399,11 @@ describe("onlyoffice.ngx with an API key or OAuth tokens", function()
   -- A credentials file (mode 0600) with OAuth tokens the portal granted, for
   -- access tokens that live `ttl` seconds; and an empty ".rotated" file that
   -- the spec's on_refresh fills.
-  local function oauth_file(ttl)
+  local function oauth_file(ttl, user, name)
     portal:control("oauth_ttl", { seconds = ttl })
-    local t = portal:control("oauth_grant", { user = helper.USER, scopes = "*" })
+    local t = portal:control("oauth_grant", { user = user or helper.USER, scopes = "*" })
     local creds = require "portal_credentials"
-    local file = dir .. "/oauth"
+    local file = dir .. "/" .. (name or "oauth")
     helper.write_file(file, "url = " .. portal.docspace .. "\nclient_id = " .. creds.CLIENT_ID
       .. "\nclient_secret = " .. creds.CLIENT_SECRET .. "\naccess_token = " .. t.access_token
       .. "\nrefresh_token = " .. t.refresh_token .. "\n")
@@ -469,6 +469,46 @@ describe("onlyoffice.ngx with an API key or OAuth tokens", function()
     assert.equal(200, status)
     assert.same({ 1, 0 }, { stats().refreshes, stats().refused })
     assert.equal(0, portal:logins())
+  end)
+
+  it("keeps two users of one OAuth app apart, and takes up a grant authorized anew", function()
+    local file = oauth_file(3600)
+    oauth_file(3600, "pascal@example.com", "oauth.2")
+    local app = start_app(portal, { PASSWORD = "", CREDENTIALS = file })
+    local a, abody = get(app.url .. "/oauth_me")
+    local b, bbody = get(app.url .. "/oauth_me2")
+    assert.same({ 200, 200 }, { a, b })
+    assert.matches("pascal@example.com", bbody, 1, true)
+    assert.matches(helper.USER, abody, 1, true)
+    -- The first file now holds a grant of the second user, and no access token:
+    -- after a reload its refresh token goes first, and the calls are that user's.
+    local creds = require "portal_credentials"
+    local t = portal:control("oauth_grant", { user = "pascal@example.com", scopes = "*" })
+    helper.write_file(file, "url = " .. portal.docspace .. "\nclient_id = " .. creds.CLIENT_ID
+      .. "\nclient_secret = " .. creds.CLIENT_SECRET .. "\nrefresh_token = " .. t.refresh_token .. "\n")
+    sh("kill -HUP $(cat '" .. app.prefix .. "/nginx.pid'); sleep 1.2")
+    local _, after = get(app.url .. "/oauth_me")
+    app:stop()
+    assert.matches("pascal@example.com", after, 1, true)
+    assert.same({ 1, 0 }, { stats().refreshes, stats().refused })
+  end)
+
+  it("finishes a refresh whose client went away, and keeps the rotated tokens", function()
+    local file = oauth_file(1)
+    local app = start_app(portal, { PASSWORD = "", CREDENTIALS = file })
+    sh("sleep 1.2")
+    portal:control("oauth_ttl", { seconds = 3600 })
+    portal:control("oauth_delay", { ms = 1500 })
+    local gone = sh("curl -s -m 0.5 -o /dev/null -w '%{http_code}' '" .. app.url .. "/oauth_me'")
+    sh("sleep 1.5")
+    portal:control("oauth_delay", { ms = 0 })
+    local counts = get_many(app.url .. "/oauth_me", 10)
+    local seen = dict(app)
+    app:stop()
+    assert.equal("000", gone)
+    assert.equal(10, counts[200])
+    assert.same({ 1, 0 }, { stats().refreshes, stats().refused })
+    assert.equal(1, seen.on_refresh)
   end)
 
   it("keeps the rotated refresh token in the dict across a reload", function()

@@ -177,13 +177,15 @@ local function key_of(dict, parts)
 end
 
 -- What identifies a credential: a password login by its URL, user name and
--- password; an API key by itself; OAuth by its client, not by its refresh
--- token, which rotates while the credential stays the same.
-local function key_for(dict, v)
+-- password; an API key by itself; OAuth by its client and where its tokens are
+-- configured (source), not by its refresh token, which rotates while the grant
+-- stays the same. Two users of one OAuth app configure their tokens in two
+-- places, and so share nothing.
+local function key_for(dict, v, source)
   if v.mode == "key" then
     return key_of(dict, { "key", v.url, v.api_key })
   elseif v.mode == "oauth" then
-    return key_of(dict, { "oauth", v.url, v.client_id, v.client_secret })
+    return key_of(dict, { "oauth", v.url, v.client_id, v.client_secret, source })
   end
   return key_of(dict, { v.url, v.username, v.password })
 end
@@ -194,17 +196,30 @@ end
 -- worker read it again.
 local identities = {}
 
--- OAuth: the dict holds the current tokens of a credential. Without any (a
--- fresh start), the configured access token is the current one, unless its
--- refresh token is known to be spent, which makes the pair an old one.
+-- OAuth: the dict holds the current tokens of a credential. Configured tokens
+-- it has not seen yet (a fresh start, a rotation on_refresh saved, or a grant
+-- authorized anew, perhaps by another user) take over the access token, and
+-- their refresh token is tried first at the next refresh, the dict's own after
+-- it. Tokens seen already change nothing: a worker that reads them again after
+-- a 401 does not put back a token the others found dead.
 local function seed(p, id, v)
   local dict = p.dict
-  if v.access_token and not dict:get(id.refresh) and dict:get(id.spent) ~= key_of(dict, { v.refresh_token }) then
+  local mark = key_of(dict, { v.refresh_token })
+  if dict:get(id.seen) == mark or dict:get(id.spent) == mark then
+    return
+  end
+  dict:safe_set(id.seen, mark)
+  dict:safe_set(id.prefer, mark)
+  dict:delete(id.expires)
+  dict:delete(id.renew)
+  if v.access_token then
     if v.expires_at then
-      dict:add(id.expires, v.expires_at)
-      dict:add(id.renew, v.expires_at - 60)
+      dict:set(id.expires, v.expires_at)
+      dict:set(id.renew, v.expires_at - 60)
     end
-    dict:add(id.token, v.access_token)
+    dict:set(id.token, v.access_token)
+  else
+    dict:delete(id.token)
   end
 end
 
@@ -222,7 +237,7 @@ local function identity(p, fresh)
     return nil, why, conflict
   end
   local key
-  key, why = key_for(p.dict, v)
+  key, why = key_for(p.dict, v, p.source)
   if not key then
     return nil, why
   end
@@ -230,6 +245,7 @@ local function identity(p, fresh)
   known = { key = key, url = v.url, mode = v.mode, api_key = v.api_key, token = "token:" .. key,
     fail = "fail:" .. key, lock = "lock:" .. key, failures = "failures:" .. key, pending = "pending:" .. key,
     refresh = "refresh:" .. key, expires = "expires:" .. key, renew = "renew:" .. key, spent = "spent:" .. key,
+    seen = "seen:" .. key, prefer = "prefer:" .. key,
     idle = same and same.idle or {}, sets = same and same.sets or 0 }
   if v.mode == "oauth" then
     seed(p, known, v)
@@ -387,7 +403,7 @@ local function still(p, id, mode)
   if not v then
     return nil, why
   end
-  if v.mode ~= mode or key_for(p.dict, v) ~= id.key then
+  if v.mode ~= mode or key_for(p.dict, v, p.source) ~= id.key then
     identities[p.source] = nil
     return nil, CHANGED
   end
@@ -442,7 +458,13 @@ end
 -- token, so that a caller that sees the new access token also finds it.
 local function store(p, id, tokens, used)
   local dict = p.dict
-  dict:set(id.refresh, tokens.refresh_token or used) -- no refresh_token: the old one goes on
+  -- Never evicted for room: the refresh token it replaces works no more.
+  local ok, err = dict:safe_set(id.refresh, tokens.refresh_token or used) -- none new: the old one goes on
+  if not ok then
+    ngx.log(ngx.ERR, "onlyoffice.ngx: cannot keep the rotated refresh token in the shared dict (", err,
+      "): only on_refresh has it; give onlyoffice.ngx a larger dict of its own")
+  end
+  dict:delete(id.prefer)
   if tokens.expires_at then
     dict:set(id.expires, tokens.expires_at)
     -- A minute early, or halfway for short lifetimes: never a refresh per call.
@@ -499,14 +521,18 @@ local function refresh_tokens(p, id)
     end
     return tokens, err, detail, refused
   end
-  local tokens, err, detail, refused, used
-  if current then
-    used = current
-    tokens, err, detail, refused = try(current)
+  -- Configured tokens the dict had not seen go first; the dict's own, after.
+  local order = { current, configured }
+  if dict:get(id.prefer) == mark then
+    order = { configured, current }
   end
-  if (not current or refused) and configured ~= current and dict:get(id.spent) ~= mark then
-    used = configured
-    tokens, err, detail = try(configured)
+  local tokens, err, detail, refused, used
+  for i = 1, 2 do
+    local r = order[i]
+    if r and r ~= used and (r ~= configured or dict:get(id.spent) ~= mark) and (not used or refused) then
+      used = r
+      tokens, err, detail, refused = try(r)
+    end
   end
   if not used then
     return nil, "onlyoffice.ngx: the refresh token was refused and the configured one is spent: authorize "
@@ -521,6 +547,13 @@ local function refresh_tokens(p, id)
 end
 
 local function attempt_obtain(p, id, owner)
+  if id.mode == "oauth" then
+    -- A refresh cut off after the portal rotated the tokens would lose the
+    -- grant: a client that goes away must not end this request before it
+    -- does. (Refused when the handler set a callback of its own, or with
+    -- lua_check_client_abort off, where nothing is cut off anyway.)
+    pcall(ngx.on_abort, function() end)
+  end
   local renewer = ngx.thread.spawn(keep_lease, p.dict, id.lock, owner)
   -- Marked before it is sent: should this request end before the login does (a
   -- client that went away), the next holder treats the attempt as failed.

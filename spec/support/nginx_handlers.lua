@@ -81,6 +81,13 @@ function M.oauth_me()
   show(data, err, detail, data and data.email)
 end
 
+--- GET /oauth_me2: the same, by a helper whose credentials are in "$credentials_file.2".
+function M.oauth_me2()
+  local p = onlyoffice_ngx.new({ dict = "onlyoffice", credentials_file = ngx.var.credentials_file .. ".2" })
+  local data, err, detail = p:get("people/@self")
+  show(data, err, detail, data and data.email)
+end
+
 --- GET /dict: on_refresh's count, and the dict's keys by kind (what precedes ':').
 function M.dict()
   local dict = ngx.shared.onlyoffice

@@ -471,6 +471,27 @@ describe("onlyoffice.ngx with an API key or OAuth tokens", function()
     assert.equal(0, portal:logins())
   end)
 
+  it("exchanges an authorization code over the nginx transport, without the secret in a message", function()
+    local app = start_app(portal, { PASSWORD = "" })
+    local code = portal:control("oauth_code", { user = helper.USER }).code
+    local creds = require "portal_credentials"
+    local client = "&id=" .. creds.CLIENT_ID .. "&secret="
+    local status, body = get(app.url .. "/exchange?code=" .. code .. client .. creds.CLIENT_SECRET)
+    local again, abody = get(app.url .. "/exchange?code=" .. code .. client .. creds.CLIENT_SECRET)
+    local wrong, wbody = get(app.url .. "/exchange?code=not-a-real-code-123" .. client .. "wrong-client-secret-42")
+    local log = helper.read_file(app.prefix .. "/error.log") or ""
+    app:stop()
+    assert.same({ 200, "ok Bearer\n" }, { status, body })
+    assert.same({ 502, "auth 400 nil\ntoken exchange failed: HTTP 400: invalid_grant\n" }, { again, abody })
+    assert.equal(502, wrong)
+    assert.matches("invalid_client", wbody, 1, true)
+    assert.is_nil(wbody:find("wrong-client-secret-42", 1, true))
+    assert.is_nil(log:find("wrong-client-secret-42", 1, true))
+    assert.equal(1, stats().code_exchanges)
+    local form = stats().last_token_form
+    assert.matches("client_secret=wrong-client-secret-42", form, 1, true) -- what reached the portal
+  end)
+
   it("keeps two users of one OAuth app apart, and takes up a grant authorized anew", function()
     local file = oauth_file(3600)
     oauth_file(3600, "pascal@example.com", "oauth.2")

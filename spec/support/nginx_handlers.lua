@@ -88,6 +88,15 @@ function M.oauth_me2()
   show(data, err, detail, data and data.email)
 end
 
+--- GET /exchange?code=&id=&secret=: onlyoffice.oauth_exchange over the nginx
+--- transport, as a redirect-URI handler would call it.
+function M.exchange()
+  local tokens, err, detail = require("onlyoffice").oauth_exchange({ url = os.getenv("ONLYOFFICE_URL"),
+    code = ngx.var.arg_code, redirect_uri = "https://app.example.com/cb", client_id = ngx.var.arg_id,
+    client_secret = ngx.var.arg_secret, transport = "ngx" })
+  show(tokens, err, detail, tokens and tokens.token_type)
+end
+
 --- GET /dict: on_refresh's count, and the dict's keys by kind (what precedes ':').
 function M.dict()
   local dict = ngx.shared.onlyoffice

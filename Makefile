@@ -50,6 +50,19 @@ fuzz: build/fuzz-answers
 	@mkdir -p build/fuzz-work
 	./build/fuzz-answers -max_total_time=$(FUZZ_SECONDS) -timeout=10 -rss_limit_mb=4096 build/fuzz-work fuzz/corpus
 
+# The API reference: types/ (LuaCATS) rewritten as LDoc input, then LDoc's
+# HTML in $(DOCS). --testing fixes the date, which sed then drops, so the same sources give the
+# same pages (./run tests checks docs/ is up to date). LDoc runs on Lua 5.1,
+# the one Debian's lua-markdown is installed for.
+TYPES = types/onlyoffice.lua types/onlyoffice/webhook.lua types/onlyoffice/ngx.lua
+DOCS ?= docs
+docs:
+	rm -rf build/ldoc-input $(DOCS)
+	mkdir -p build/ldoc-input
+	lua5.4 tools/ldoc_types.lua build/ldoc-input $(TYPES)
+	lua5.1 /usr/bin/ldoc --testing -q -d $(DOCS) .
+	sed -i -e "/Last updated /d" -e "s/LDoc TESTING/LDoc/" $(DOCS)/*.html $(DOCS)/modules/*.html
+
 test:
 	./run tests
 
@@ -62,4 +75,4 @@ lint:
 clean:
 	rm -rf build
 
-.PHONY: all asan fuzz test demo lint clean
+.PHONY: all asan fuzz docs test demo lint clean

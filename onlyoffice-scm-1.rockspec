@@ -69,7 +69,9 @@ build = {
       libdirs = { "$(CURL_LIBDIR)" },
     },
   },
-  copy_directories = { "examples" },
+  -- types/: LuaCATS definitions for lua-language-server (add the folder to
+  -- Lua.workspace.library; `luarocks show --rock-dir onlyoffice` prints where it is).
+  copy_directories = { "examples", "types" },
 }
 
 test = {

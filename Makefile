@@ -70,7 +70,7 @@ demo:
 	./run demo
 
 lint:
-	luacheck lua spec examples emulator bench
+	luacheck lua spec examples emulator bench fuzz tools
 
 clean:
 	rm -rf build

@@ -207,7 +207,7 @@ describe("network options", function()
       assert.is_nil(log:find(token, 1, true))
     end)
 
-    it("proxy = \"\" goes direct, whatever the environment says", function()
+    it("proxy = \"\" goes direct", function()
       local before = #proxy_log()
       local s = assert(login(portal.docspace, { proxy = "" }))
       assert.is_nil(assert(s:get("emu/echo")).headers.via)

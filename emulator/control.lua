@@ -80,7 +80,16 @@ local function make_certificates(dir)
     .. "-subj /CN=localhost && "
     .. "printf 'subjectAltName=DNS:localhost,IP:127.0.0.1\\n' > san.ext && "
     .. "openssl x509 -req -in server.csr -CA ca.crt -CAkey ca.key -CAcreateserial -out server.crt "
-    .. "-days 3 -extfile san.ext && chmod 644 server.key) >/dev/null 2>&1"),
+    .. "-days 3 -extfile san.ext && chmod 644 server.key && "
+    -- A client certificate for the mutual-TLS server, its key also encrypted
+    -- (passphrase client-key-pass), and the CA as a hashed directory (capath).
+    .. "openssl req -newkey ec -pkeyopt ec_paramgen_curve:P-256 -nodes -keyout client.key -out client.csr "
+    .. "-subj /CN=onlyoffice-test-client && "
+    .. "printf 'extendedKeyUsage=clientAuth\\n' > client.ext && "
+    .. "openssl x509 -req -in client.csr -CA ca.crt -CAkey ca.key -CAcreateserial -out client.crt "
+    .. "-days 3 -extfile client.ext && "
+    .. "openssl pkey -in client.key -aes256 -passout pass:client-key-pass -out client-encrypted.key && "
+    .. "mkdir capath && cp ca.crt capath/ && openssl rehash capath) >/dev/null 2>&1"),
     "openssl could not make the test certificates")
 end
 
@@ -219,9 +228,10 @@ local function launch(portal, opts, root)
   local user = worker_user()
   for _ = 1, 8 do
     local ds = random_port()
-    local ws, tls = ds + 1, ds + 2
+    local ws, tls, mtls, tls11 = ds + 1, ds + 2, ds + 3, ds + 4
     local vars = { PREFIX = prefix, ROOT = root, WORKERS = tostring(opts.workers or 1), PORT = tostring(ds),
-      PORT2 = tostring(ws), PORT3 = tostring(tls), WORKER_USER = user }
+      PORT2 = tostring(ws), PORT3 = tostring(tls), PORT4 = tostring(mtls), PORT5 = tostring(tls11),
+      WORKER_USER = user }
     for k, v in pairs(opts.vars or {}) do
       vars[k] = tostring(v)
     end
@@ -232,7 +242,12 @@ local function launch(portal, opts, root)
     if run(cmd) then
       portal.url, portal.url2 = "http://127.0.0.1:" .. ds, "http://127.0.0.1:" .. ws
       portal.https, portal.https_wrong_host = "https://127.0.0.1:" .. tls, "https://127.0.0.2:" .. tls
-      portal.cafile = prefix .. "/tls/ca.crt"
+      portal.cafile, portal.capath = prefix .. "/tls/ca.crt", prefix .. "/tls/capath"
+      -- Mutual TLS (a client certificate from the test CA required), and TLS 1.1 only.
+      portal.https_mtls, portal.https_tls11 = "https://127.0.0.1:" .. mtls, "https://127.0.0.1:" .. tls11
+      portal.client_cert, portal.client_key = prefix .. "/tls/client.crt", prefix .. "/tls/client.key"
+      portal.client_key_encrypted, portal.client_key_password = prefix .. "/tls/client-encrypted.key",
+        "client-key-pass"
       portal.docspace, portal.workspace = portal.url, portal.url2
       -- Listening proves little: the workers may still be unable to load the Lua
       -- they serve with, which would show up only as HTTP 500s in every spec.

@@ -173,12 +173,70 @@ static void set_extra_headers(lua_State *L, oo_session *s, int opts)
     lua_pop(L, 1);
 }
 
+/* Sets a string option; a libcurl built without it raises rather than
+ * silently doing less than asked (a pin or a client certificate ignored). */
+static void set_string_option(lua_State *L, CURL *c, int opts, const char *name, CURLoption opt)
+{
+    const char *v = opt_string(L, opts, name);
+    if (v && curl_easy_setopt(c, opt, v) != CURLE_OK)
+        luaL_error(L, "option \"%s\" is not supported by this libcurl", name);
+}
+
+static void set_resolve(lua_State *L, oo_session *s, int opts)
+{
+    size_t i, n;
+    lua_getfield(L, opts, "resolve");
+    n = lua_istable(L, -1) ? lua_rawlen(L, -1) : 0;
+    for (i = 1; i <= n; i++) {
+        size_t len;
+        const char *entry;
+        lua_rawgeti(L, -1, (int)i);
+        entry = lua_tolstring(L, -1, &len);
+        if (entry == NULL || !oo_header_safe(entry, len))
+            luaL_error(L, "resolve entry %d is not a string without CR, LF or NUL", (int)i);
+        if ((s->resolve = oo_headers_append(s->resolve, entry)) == NULL)
+            luaL_error(L, "out of memory");
+        lua_pop(L, 1);
+    }
+    lua_pop(L, 1);
+    /* libcurl keeps the pointer, not a copy: the list lives as long as s. */
+    if (s->resolve)
+        curl_easy_setopt(s->curl, CURLOPT_RESOLVE, s->resolve);
+}
+
+/* Where and how the session connects: trust, client certificate, pins, name
+ * resolution, proxy. The values were checked by the Lua layer (args.lua). */
+static void configure_network(lua_State *L, oo_session *s, int opts)
+{
+    static const struct {
+        const char *name;
+        CURLoption opt;
+    } strings[] = {
+        { "cafile", CURLOPT_CAINFO }, { "capath", CURLOPT_CAPATH }, { "proxy", CURLOPT_PROXY },
+        { "client_cert", CURLOPT_SSLCERT }, { "client_key", CURLOPT_SSLKEY },
+        /* libcurl keeps its own copy, freed through the wiping allocator. */
+        { "client_key_password", CURLOPT_KEYPASSWD }, { "pinned_pubkey", CURLOPT_PINNEDPUBLICKEY },
+    };
+    CURL *c = s->curl;
+    const char *ip = opt_string(L, opts, "ip_resolve");
+    const char *http = opt_string(L, opts, "http_version");
+    size_t i;
+    for (i = 0; i < sizeof strings / sizeof strings[0]; i++)
+        set_string_option(L, c, opts, strings[i].name, strings[i].opt);
+    curl_easy_setopt(c, CURLOPT_IPRESOLVE, ip && strcmp(ip, "v4") == 0   ? (long)CURL_IPRESOLVE_V4
+                                           : ip && strcmp(ip, "v6") == 0 ? (long)CURL_IPRESOLVE_V6
+                                                                         : (long)CURL_IPRESOLVE_WHATEVER);
+    /* HTTP/1.x only: HTTP/2 keeps header copies (the token) in nghttp2's
+     * compression tables and buffers, which the module cannot wipe. */
+    curl_easy_setopt(c, CURLOPT_HTTP_VERSION,
+                     http && strcmp(http, "1.0") == 0 ? (long)CURL_HTTP_VERSION_1_0 : (long)CURL_HTTP_VERSION_1_1);
+    set_resolve(L, s, opts);
+}
+
 static void configure(lua_State *L, oo_session *s, int opts)
 {
     CURL *c = s->curl;
     const char *ua = opt_string(L, opts, "user_agent");
-    const char *cafile = opt_string(L, opts, "cafile");
-    const char *proxy = opt_string(L, opts, "proxy");
     double max_body = opt_number(L, opts, "max_body", OO_DEFAULT_MAX_BODY);
     double stall = opt_number(L, opts, "stall_timeout", OO_DEFAULT_STALL);
     int verify;
@@ -197,9 +255,6 @@ static void configure(lua_State *L, oo_session *s, int opts)
 #endif
     /* Redirects are followed by the Lua layer, under one policy for every call. */
     curl_easy_setopt(c, CURLOPT_FOLLOWLOCATION, 0L);
-    /* HTTP/1.1 everywhere: HTTP/2 keeps header copies (the token) in nghttp2's
-     * compression tables and buffers, which the module cannot wipe. */
-    curl_easy_setopt(c, CURLOPT_HTTP_VERSION, (long)CURL_HTTP_VERSION_1_1);
     curl_easy_setopt(c, CURLOPT_SSLVERSION, (long)CURL_SSLVERSION_TLSv1_2);
     curl_easy_setopt(c, CURLOPT_TCP_KEEPALIVE, 1L);
     curl_easy_setopt(c, CURLOPT_ACCEPT_ENCODING, "");
@@ -209,11 +264,8 @@ static void configure(lua_State *L, oo_session *s, int opts)
     curl_easy_setopt(c, CURLOPT_SSL_VERIFYPEER, verify ? 1L : 0L);
     curl_easy_setopt(c, CURLOPT_SSL_VERIFYHOST, verify ? 2L : 0L);
     curl_easy_setopt(c, CURLOPT_USERAGENT, ua ? ua : OO_USER_AGENT);
-    if (cafile)
-        curl_easy_setopt(c, CURLOPT_CAINFO, cafile);
-    if (proxy)
-        curl_easy_setopt(c, CURLOPT_PROXY, proxy);
     set_extra_headers(L, s, opts);
+    configure_network(L, s, opts);
 }
 
 /* new(base, options) -> session, with an empty state table as its user value. */
@@ -255,6 +307,8 @@ static void session_release(oo_session *s)
     s->h_api = s->h_api_json = s->h_login = s->h_bare = s->h_form = NULL;
     curl_slist_free_all(s->extra);
     s->extra = NULL;
+    curl_slist_free_all(s->resolve);
+    s->resolve = NULL;
     oo_secret_free(&s->password);
     oo_secret_free(&s->token);
     oo_secret_free(&s->previous);

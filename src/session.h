@@ -34,6 +34,7 @@ typedef struct oo_session {
     char *client_id;
     char *client_secret;
     struct curl_slist *extra;      /* headers from options.headers */
+    struct curl_slist *resolve;    /* options.resolve: libcurl reads it at every transfer */
     struct curl_slist *h_api;      /* Accept, Authorization, extra headers */
     struct curl_slist *h_api_json; /* h_api plus Content-Type: application/json */
     struct curl_slist *h_login;    /* like h_api_json without Authorization */

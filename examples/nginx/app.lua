@@ -3,6 +3,9 @@
 -- serving other requests meanwhile.
 local cjson = require "cjson.safe"
 local portal = require("onlyoffice.ngx").new({ dict = "onlyoffice" })
+-- To log every portal request with its status and time, pass in new's options:
+--   options = { trace_events = true, trace = function(e) ngx.log(ngx.INFO, "onlyoffice ", e.phase, " ",
+--     e.method, " ", e.path, " ", e.status or e.kind or "", " ", e.seconds or "") end }
 
 local M = {}
 

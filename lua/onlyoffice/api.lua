@@ -38,7 +38,8 @@ function A.new(priv, P, core)
     local st = priv.state(s)
     st.retries = opts.retries or DEFAULT_RETRIES
     st.max_retry_wait = opts.max_retry_wait or DEFAULT_MAX_RETRY_WAIT
-    st.trace = opts.trace
+    st.trace, st.trace_events = opts.trace, opts.trace_events
+    opts.client_key_password = nil -- libcurl holds it now; no Lua table keeps it
     -- How the pipeline sends and waits: libcurl and a blocking sleep, or nginx.
     st.send, st.sleep = priv.send, core.sleep
     if opts.transport == "ngx" then

@@ -12,11 +12,27 @@ local OPTIONS = {
   cafile = "string", proxy = "string", user_agent = "string", headers = "table", relogin = "boolean",
   retries = "number", code = "string", max_body = "number", max_retry_wait = "number",
   trace = "function", transport = "string", location = "string", token_file = "string",
+  capath = "string", client_cert = "string", client_key = "string", client_key_password = "string",
+  pinned_pubkey = "string", resolve = "table", ip_resolve = "string", http_version = "string",
+  trace_events = "boolean",
 }
 
 -- What the curl transport does itself and, with transport "ngx", the internal
 -- location's directives do instead: refused there rather than ignored.
-local CURL_ONLY = { "timeout", "connect_timeout", "stall_timeout", "verify", "cafile", "proxy", "headers" }
+local CURL_ONLY = { "timeout", "connect_timeout", "stall_timeout", "verify", "cafile", "proxy", "headers",
+  "capath", "client_cert", "client_key", "client_key_password", "pinned_pubkey", "resolve", "ip_resolve",
+  "http_version" }
+
+-- String options libcurl reads as paths, URLs or pins: one line each.
+local LINES = { "user_agent", "cafile", "proxy", "capath", "client_cert", "client_key", "client_key_password",
+  "pinned_pubkey" }
+
+-- The choices of the options that take one of a few words.
+local CHOICES = {
+  ip_resolve = { { v4 = true, v6 = true, any = true }, '"v4", "v6" or "any"' },
+  -- No HTTP/2: nghttp2 keeps copies of the token that the module cannot wipe.
+  http_version = { { ["1.0"] = true, ["1.1"] = true }, '"1.0" or "1.1" (HTTP/2 is not offered)' },
+}
 
 -- Numeric options: the range each must fall in, so that no value silently
 -- means "no limit" and every conversion in C stays defined.
@@ -233,10 +249,14 @@ function M.options(opts, level)
   end
   local copy = M.known(opts, OPTIONS, level + 1)
   M.ranges(copy, level + 1)
-  for _, k in ipairs({ "user_agent", "cafile", "proxy" }) do
+  for _, k in ipairs(LINES) do
     if copy[k] ~= nil and has_control(copy[k]) then
       fail(level, "option %q must not contain CR, LF or NUL", k)
     end
+  end
+  M.network(copy, level + 1)
+  if copy.trace_events and not copy.trace then
+    fail(level, "option \"trace_events\" needs a trace function")
   end
   if copy.user_agent == "" then
     fail(level, "option \"user_agent\" must not be empty")
@@ -249,6 +269,57 @@ function M.options(opts, level)
     copy.headers = M.header_lines(copy.headers, level + 1)
   end
   return copy
+end
+
+-- "host:port:address[,address...]", or "-host:port" to drop an entry; an
+-- IPv6 address in brackets.
+local function resolve_entry(entry)
+  return type(entry) == "string" and not has_control(entry)
+    and (entry:match("^%+?[^:%s,]+:%d+:[%[%]%x%.:,]+$") or entry:match("^%-[^:%s,]+:%d+$")) ~= nil
+end
+
+-- A PEM or DER file, or "sha256//<base64>" hashes joined by ";".
+local function pin_ok(pin)
+  if pin == "" then
+    return false
+  elseif pin:sub(1, 7) ~= "sha256/" then
+    return true
+  end
+  for item in (pin .. ";"):gmatch("([^;]*);") do
+    if not item:match("^sha256//[A-Za-z0-9+/]+=*$") then
+      return false
+    end
+  end
+  return true
+end
+
+--- Checks the choices, the pin and the resolve list.
+function M.network(opts, level)
+  for k, choices in pairs(CHOICES) do
+    local v = opts[k]
+    if v ~= nil and not choices[1][v] then
+      fail(level, "option %q must be %s, got %q", k, choices[2], v)
+    end
+  end
+  if opts.pinned_pubkey ~= nil and not pin_ok(opts.pinned_pubkey) then
+    fail(level, "option \"pinned_pubkey\" must be a file or \"sha256//<base64>\" (several joined by ;)")
+  end
+  local list = opts.resolve
+  if list ~= nil then
+    local n = 0
+    for _ in pairs(list) do
+      n = n + 1
+    end
+    if n ~= #list then
+      fail(level, "option \"resolve\" must be a list of \"host:port:address\" strings")
+    end
+    for i, entry in ipairs(list) do
+      if not resolve_entry(entry) then
+        fail(level, "option \"resolve\" entry %d must be \"host:port:address\", got %s", i,
+          type(entry) == "string" and string.format("%q", entry) or type(entry))
+      end
+    end
+  end
 end
 
 --- Checks the transport options: "curl" (the default) or "ngx" with its location.

@@ -386,7 +386,7 @@ end
 local function login_options(p)
   local opts = { relogin = false }
   for k, v in pairs(p.opts) do
-    if k ~= "trace" and k ~= "max_body" then
+    if k ~= "trace" and k ~= "trace_events" and k ~= "max_body" then
       opts[k] = v
     end
   end

@@ -7,6 +7,7 @@ local args = require "onlyoffice.args"
 local response = require "onlyoffice.response"
 local credentials = require "onlyoffice.credentials"
 local random = require("onlyoffice.core").random
+local clock = require("onlyoffice.core").clock
 
 local M = {}
 
@@ -92,26 +93,65 @@ function M.new(priv)
   -- Trace
   ---------------------------------------------------------------------------
 
-  local function shown(s, req)
-    local where = req.shown or req.target or redact(s, req.url) or "(another origin)"
-    return req.method .. " " .. where .. (req.login and " (login)" or "")
+  -- The request's path as trace and failures show it: redacted, never a token or code.
+  local function where(s, req)
+    return req.shown or req.target or redact(s, req.url) or "(another origin)"
   end
 
-  local function trace_out(s, trace, list)
+  local function shown(s, req)
+    return req.method .. " " .. where(s, req) .. (req.login and " (login)" or "")
+  end
+
+  -- With trace_events, tables instead of lines: attempt is 1 for the first try.
+  local function event(s, phase, req)
+    return { phase = phase, method = req.method, path = where(s, req), attempt = (req.attempt or 0) + 1,
+      login = req.login and true or nil }
+  end
+
+  local function trace_out(s, st, list)
+    local trace = st.trace
     for _, req in ipairs(list) do
-      trace("> " .. shown(s, req))
+      trace(st.trace_events and event(s, "request", req) or ("> " .. shown(s, req)))
     end
   end
 
-  local function trace_in(trace, resps)
+  local function trace_event_in(s, trace, req, r, seconds)
+    local e = event(s, r.status and "response" or "failure", req)
+    e.seconds = seconds
+    if r.status then
+      e.status, e.bytes = r.status, r.bytes or #r.body
+    else
+      e.kind, e.message = r.kind, r.message
+    end
+    trace(e)
+  end
+
+  -- seconds: from sending the list to its last answer (requests sent together
+  -- share it).
+  local function trace_in(s, st, list, resps, seconds)
+    local trace = st.trace
     for i = 1, resps.n do
       local r = resps[i]
-      if r.status then
+      if st.trace_events then
+        trace_event_in(s, trace, list[i], r, seconds)
+      elseif r.status then
         trace("< " .. r.status .. " (" .. (r.bytes or #r.body) .. " bytes)")
       else
         trace("< failed: " .. r.message)
       end
     end
+  end
+
+  -- Sends list through the session's transport, told to the trace around it.
+  local function send(s, st, list, concurrency)
+    if not st.trace then
+      return st.send(s, list, concurrency)
+    end
+    trace_out(s, st, list)
+    local started = clock()
+    local resps = st.send(s, list, concurrency)
+    trace_in(s, st, list, resps, clock() - started)
+    return resps
   end
 
   ---------------------------------------------------------------------------
@@ -296,14 +336,7 @@ function M.new(priv)
     end
     while true do
       list[1] = req
-      local trace = st.trace
-      if trace then
-        trace_out(s, trace, list)
-      end
-      local resps = st.send(s, list, 1)
-      if trace then
-        trace_in(trace, resps)
-      end
+      local resps = send(s, st, list, 1)
       local r = resps[1]
       local what, value = decide(s, st, req, r, relogged)
       if what == "final" then
@@ -346,14 +379,7 @@ function M.new(priv)
       for k, i in ipairs(pending) do
         list[k] = reqs[i]
       end
-      local trace = st.trace
-      if trace then
-        trace_out(s, trace, list)
-      end
-      local resps = st.send(s, list, math.min(concurrency or 1, #list))
-      if trace then
-        trace_in(trace, resps)
-      end
+      local resps = send(s, st, list, math.min(concurrency or 1, #list))
       local again, relogin, longest = {}, {}, 0
       for k, i in ipairs(pending) do
         local what, value = decide(s, st, reqs[i], resps[k], relogged)

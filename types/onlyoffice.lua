@@ -108,9 +108,32 @@ function onlyoffice.array(t) end
 ---@field retries? integer retries of 429 (any method) and 502/503/504 (GET, HEAD) (default 2; 0 to 100)
 ---@field max_retry_wait? number longest wait before a retry, in seconds (default 10; 0 to 86400)
 ---@field max_body? integer largest API answer in bytes (default 64 MiB; 1 to 2^53)
----@field trace? fun(line: string) told `> METHOD /path` before each request and `< status (n bytes)` or `< failed: message` after
+---@field capath? string directory of hashed CA certificates to trust (c_rehash / openssl rehash)
+---@field client_cert? string PEM client certificate, for portals that require mutual TLS
+---@field client_key? string PEM key of client_cert
+---@field client_key_password? string passphrase of an encrypted client_key (a secret: never shown)
+---@field pinned_pubkey? string "sha256//<base64>" (several joined by ";") or a public key file: the server's key must match
+---@field resolve? string[] "host:port:address" entries that bypass DNS (also "+host:port:address", "-host:port")
+---@field ip_resolve? "v4"|"v6"|"any" which addresses a host name may resolve to (default "any")
+---@field http_version? "1.0"|"1.1" HTTP version (default "1.1"; HTTP/2 is not offered: nghttp2 keeps token copies)
+---@field trace? fun(line: string|onlyoffice.TraceEvent) told `> METHOD /path` before each request and `< status (n bytes)` or `< failed: message` after; with trace_events, tables instead
+---@field trace_events? boolean hand `trace` a table per request and per answer instead of a line (needs trace)
 ---@field transport? "curl"|"ngx" how requests are sent: libcurl (default), or nginx subrequests
 ---@field location? string transport "ngx" only: the internal location that proxies to the portal (default "/_onlyoffice")
+
+--- What `trace` gets with `trace_events = true`: one table before each request
+--- (phase "request") and one after it (phase "response" or "failure").
+---@class onlyoffice.TraceEvent
+---@field phase "request"|"response"|"failure"
+---@field method string
+---@field path string the path below the portal root, redacted as trace lines are
+---@field attempt integer 1 for the first try, 2 for its first retry, ...
+---@field login? boolean true for login requests
+---@field status? integer the HTTP status (phase "response")
+---@field bytes? integer the answer's size (phase "response")
+---@field kind? onlyoffice.Kind why no answer came (phase "failure")
+---@field message? string the failure's message (phase "failure")
+---@field seconds? number from sending to the answer (phases "response" and "failure")
 
 --- The options `login` takes: every session option, `code`, `relogin` and `token_file` included.
 ---@class onlyoffice.LoginOptions: onlyoffice.Options

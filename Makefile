@@ -57,7 +57,7 @@ demo:
 	./run demo
 
 lint:
-	luacheck lua spec examples emulator bench
+	luacheck lua spec examples emulator bench bin/onlyoffice
 
 clean:
 	rm -rf build

@@ -70,7 +70,7 @@ demo:
 	./run demo
 
 lint:
-	luacheck lua spec examples emulator bench fuzz tools
+	luacheck lua spec examples emulator bench fuzz tools bin/onlyoffice
 
 clean:
 	rm -rf build

@@ -38,6 +38,9 @@ build = {
     ["onlyoffice.args"] = "lua/onlyoffice/args.lua",
     ["onlyoffice.auth"] = "lua/onlyoffice/auth.lua",
     ["onlyoffice.batch"] = "lua/onlyoffice/batch.lua",
+    ["onlyoffice.cli"] = "lua/onlyoffice/cli.lua",
+    ["onlyoffice.cli_json"] = "lua/onlyoffice/cli_json.lua",
+    ["onlyoffice.cli_progress"] = "lua/onlyoffice/cli_progress.lua",
     ["onlyoffice.credentials"] = "lua/onlyoffice/credentials.lua",
     ["onlyoffice.download"] = "lua/onlyoffice/download.lua",
     ["onlyoffice.flow"] = "lua/onlyoffice/flow.lua",
@@ -68,6 +71,10 @@ build = {
       incdirs = { "$(CURL_INCDIR)" },
       libdirs = { "$(CURL_LIBDIR)" },
     },
+  },
+  -- The command-line tool; LuaRocks wraps it to run with the Lua the rock was built for.
+  install = {
+    bin = { onlyoffice = "bin/onlyoffice" },
   },
   -- types/: LuaCATS definitions for lua-language-server (add the folder to
   -- Lua.workspace.library; `luarocks show --rock-dir onlyoffice` prints where it is).

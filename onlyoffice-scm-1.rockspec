@@ -40,6 +40,7 @@ build = {
     ["onlyoffice.batch"] = "lua/onlyoffice/batch.lua",
     ["onlyoffice.credentials"] = "lua/onlyoffice/credentials.lua",
     ["onlyoffice.download"] = "lua/onlyoffice/download.lua",
+    ["onlyoffice.emulator"] = "lua/onlyoffice/emulator.lua",
     ["onlyoffice.flow"] = "lua/onlyoffice/flow.lua",
     ["onlyoffice.json"] = "lua/onlyoffice/json.lua",
     ["onlyoffice.ngx"] = "lua/onlyoffice/ngx.lua",
@@ -54,6 +55,18 @@ build = {
     ["onlyoffice.token_file"] = "lua/onlyoffice/token_file.lua",
     ["onlyoffice.upload"] = "lua/onlyoffice/upload.lua",
     ["onlyoffice.webhook"] = "lua/onlyoffice/webhook.lua",
+    -- The portal emulator, for onlyoffice.emulator: installed as onlyoffice/emulator/*,
+    -- where nginx's lua_package_path then points (emulator/control.lua).
+    ["onlyoffice.emulator.control"] = "emulator/control.lua",
+    ["onlyoffice.emulator.hmac_sha256"] = "emulator/hmac_sha256.lua",
+    ["onlyoffice.emulator.portal"] = "emulator/portal.lua",
+    ["onlyoffice.emulator.portal_credentials"] = "emulator/portal_credentials.lua",
+    ["onlyoffice.emulator.portal_downloads"] = "emulator/portal_downloads.lua",
+    ["onlyoffice.emulator.portal_fileops"] = "emulator/portal_fileops.lua",
+    ["onlyoffice.emulator.portal_limits"] = "emulator/portal_limits.lua",
+    ["onlyoffice.emulator.portal_product"] = "emulator/portal_product.lua",
+    ["onlyoffice.emulator.portal_uploads"] = "emulator/portal_uploads.lua",
+    ["onlyoffice.emulator.portal_webhooks"] = "emulator/portal_webhooks.lua",
     ["onlyoffice.core"] = {
       sources = {
         "src/answer.c", "src/buffer.c", "src/callback.c", "src/compat.c", "src/core.c", "src/curl_memory.c",
@@ -68,6 +81,10 @@ build = {
       incdirs = { "$(CURL_INCDIR)" },
       libdirs = { "$(CURL_LIBDIR)" },
     },
+  },
+  install = {
+    -- Not Lua, so not a module: LuaRocks copies it next to them, as onlyoffice/emulator/nginx.conf.
+    lua = { ["onlyoffice.emulator.nginx"] = "emulator/nginx.conf" },
   },
   copy_directories = { "examples" },
 }

@@ -977,7 +977,8 @@ end
 ---------------------------------------------------------------------------
 
 M.lib = {
-  hooks = hooks, dict = dict, cjson = cjson, USERS = USERS, array = array, my_folder = my_folder, CONTROL = CONTROL, MY_FOLDER = MY_FOLDER,
+  hooks = hooks, dict = dict, cjson = cjson, USERS = USERS, CONTROL = CONTROL, MY_FOLDER = MY_FOLDER,
+  array = array, my_folder = my_folder,
   flavor = flavor, send = send, json_send = json_send, ok = ok, err = err,
   authorized = authorized, unauthorized = unauthorized, token_user = token_user, new_token = new_token,
   body_fields = body_fields, read_body = read_body, multipart_file = multipart_file,
@@ -987,7 +988,8 @@ M.lib = {
 
 local EXTENSIONS = {}
 for _, name in ipairs({
-  "portal_limits", -- first: the limiter refuses before anything else runs
+  "portal_product", -- first: injected faults and the request log of onlyoffice.emulator
+  "portal_limits", -- the limiter refuses before anything else runs
   "portal_credentials",
   "portal_webhooks",
   "portal_uploads",

@@ -63,14 +63,16 @@ describe("conformance to the DocSpace OpenAPI schemas", function()
   it("an upload answers a list of FileDtos", function()
     local dir = helper.sh("mktemp -d /tmp/onlyoffice-conf.XXXXXX"):match("%S+")
     helper.write_file(dir .. "/r.txt", "report")
-    conforms("FileIntegerArrayWrapper", raw("POST", url .. "files/@my/upload", token, "-F file=@" .. q(dir .. "/r.txt")))
+    conforms("FileIntegerArrayWrapper", raw("POST", url .. "files/@my/upload", token,
+      "-F file=@" .. q(dir .. "/r.txt")))
     helper.sh("rm -rf " .. q(dir))
   end)
 
   it("the two-factor challenge and the logout envelope conform", function()
     conforms("AuthenticationTokenWrapper", raw("POST", url .. "authentication", nil,
       "-H 'Content-Type: application/json' -d '{\"userName\":\"tfa@example.com\",\"password\":\"correct-horse-7\"}'"))
-    conforms("ObjectWrapper", raw("POST", url .. "authentication/logout", nil, "-H " .. q("Cookie: asc_auth_key=" .. token)))
+    conforms("ObjectWrapper", raw("POST", url .. "authentication/logout", nil,
+      "-H " .. q("Cookie: asc_auth_key=" .. token)))
   end)
 
   it("the validator refuses what the emulator used to send", function()

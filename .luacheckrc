@@ -7,3 +7,4 @@ files["examples/nginx"] = { globals = { "ngx" } }
 files["lua/onlyoffice/ngx.lua"] = { read_globals = { "ngx" } }
 files["spec/support/nginx_handlers.lua"] = { globals = { "ngx" } }
 files["emulator/portal_fileops.lua"] = { globals = { "ngx" } }
+files["examples/*_spec.lua"] = { std = "+busted" }

@@ -43,6 +43,7 @@ build = {
     ["onlyoffice.cli_progress"] = "lua/onlyoffice/cli_progress.lua",
     ["onlyoffice.credentials"] = "lua/onlyoffice/credentials.lua",
     ["onlyoffice.download"] = "lua/onlyoffice/download.lua",
+    ["onlyoffice.emulator"] = "lua/onlyoffice/emulator.lua",
     ["onlyoffice.flow"] = "lua/onlyoffice/flow.lua",
     ["onlyoffice.json"] = "lua/onlyoffice/json.lua",
     ["onlyoffice.ngx"] = "lua/onlyoffice/ngx.lua",
@@ -57,6 +58,18 @@ build = {
     ["onlyoffice.token_file"] = "lua/onlyoffice/token_file.lua",
     ["onlyoffice.upload"] = "lua/onlyoffice/upload.lua",
     ["onlyoffice.webhook"] = "lua/onlyoffice/webhook.lua",
+    -- The portal emulator, for onlyoffice.emulator: installed as onlyoffice/emulator/*,
+    -- where nginx's lua_package_path then points (emulator/control.lua).
+    ["onlyoffice.emulator.control"] = "emulator/control.lua",
+    ["onlyoffice.emulator.hmac_sha256"] = "emulator/hmac_sha256.lua",
+    ["onlyoffice.emulator.portal"] = "emulator/portal.lua",
+    ["onlyoffice.emulator.portal_credentials"] = "emulator/portal_credentials.lua",
+    ["onlyoffice.emulator.portal_downloads"] = "emulator/portal_downloads.lua",
+    ["onlyoffice.emulator.portal_fileops"] = "emulator/portal_fileops.lua",
+    ["onlyoffice.emulator.portal_limits"] = "emulator/portal_limits.lua",
+    ["onlyoffice.emulator.portal_product"] = "emulator/portal_product.lua",
+    ["onlyoffice.emulator.portal_uploads"] = "emulator/portal_uploads.lua",
+    ["onlyoffice.emulator.portal_webhooks"] = "emulator/portal_webhooks.lua",
     ["onlyoffice.core"] = {
       sources = {
         "src/answer.c", "src/buffer.c", "src/callback.c", "src/compat.c", "src/core.c", "src/curl_memory.c",
@@ -72,9 +85,11 @@ build = {
       libdirs = { "$(CURL_LIBDIR)" },
     },
   },
-  -- The command-line tool; LuaRocks wraps it to run with the Lua the rock was built for.
   install = {
+    -- The command-line tool; LuaRocks wraps it to run with the Lua the rock was built for.
     bin = { onlyoffice = "bin/onlyoffice" },
+    -- Not Lua, so not a module: LuaRocks copies it next to them, as onlyoffice/emulator/nginx.conf.
+    lua = { ["onlyoffice.emulator.nginx"] = "emulator/nginx.conf" },
   },
   -- types/: LuaCATS definitions for lua-language-server (add the folder to
   -- Lua.workspace.library; `luarocks show --rock-dir onlyoffice` prints where it is).

@@ -220,6 +220,9 @@ local function launch(portal, opts, root)
   assert(run("mkdir -p " .. shell_quote(prefix .. "/tmp") .. " " .. shell_quote(prefix .. "/files") .. " "
     .. shell_quote(prefix .. "/uploads")), "cannot create " .. prefix)
   make_certificates(prefix .. "/tls")
+  if opts.setup then -- the caller's files in the prefix (onlyoffice.emulator's users and documents)
+    opts.setup(prefix)
+  end
   if opts.big_mb then -- file 999000: random bytes, for download benchmarks
     assert(run("head -c " .. math.floor(opts.big_mb) .. "M /dev/urandom > " .. shell_quote(prefix .. "/files/999000")))
   end
@@ -236,7 +239,10 @@ local function launch(portal, opts, root)
       vars[k] = tostring(v)
     end
     M.write_file(prefix .. "/nginx.conf", render(template, vars))
-    local cmd = table.concat({ NGINX, "-p", shell_quote(prefix .. "/"),
+    -- nginx's Lua reads LUA_PATH/LUA_CPATH when it starts: a caller's paths for
+    -- another Lua (a 5.4 cjson, say) would break the emulator's LuaJIT.
+    local cmd = table.concat({ "env -u LUA_PATH -u LUA_CPATH -u LUA_PATH_5_1 -u LUA_CPATH_5_1", NGINX,
+      "-p", shell_quote(prefix .. "/"),
       "-c", shell_quote(prefix .. "/nginx.conf"),
       "-e", shell_quote(prefix .. "/error.log"), ">>", shell_quote(prefix .. "/start.log"), "2>&1" }, " ")
     if run(cmd) then
@@ -268,8 +274,9 @@ end
 --- Starts nginx; options: workers (default 1), prefix (default a new temporary folder),
 --- big_mb (size of the generated file 999000), template (another nginx.conf with
 --- ${PORT}, ${PORT2}, ${PREFIX}, ${ROOT}, ${WORKERS}, ${WORKER_USER}) and vars (more
---- ${...} values). Ready means GET /__emu/ready on ${PORT} answers below 500: a
---- template can serve there a check that its workers can load what they need.
+--- ${...} values), setup (a function called with the prefix before nginx starts).
+--- Ready means GET /__emu/ready on ${PORT} answers below 500: a template can serve there a check that its workers
+--- can load what they need.
 --- The result has url and url2 (the two ports), and docspace/workspace as aliases.
 --- Whatever fails after nginx was launched stops it before the error goes on.
 function M.start(opts)

@@ -55,8 +55,38 @@ local function send(status, body, ctype, headers)
   return ngx.exit(ngx.HTTP_OK)
 end
 
+-- Empty JSON arrays. Debian's lua-cjson 2.1.0 (the one nginx's LuaJIT loads) has
+-- neither cjson.empty_array nor array_mt and writes {} for every empty table, so a
+-- table marked by array() that is empty goes out as a placeholder string, which
+-- the encoded text then has replaced by []. OpenResty's cjson has its own marker.
+local ARRAY_MT = {}
+local EMPTY = "__emu_empty_array_5f1c__"
+
+local function array(t)
+  return setmetatable(t or {}, ARRAY_MT)
+end
+
+local function mark_empty(v)
+  if type(v) ~= "table" then
+    return v
+  end
+  if getmetatable(v) == ARRAY_MT and next(v) == nil then
+    return cjson.empty_array or EMPTY
+  end
+  for k, x in pairs(v) do
+    if type(x) == "table" then
+      v[k] = mark_empty(x)
+    end
+  end
+  return v
+end
+
 local function json_send(status, doc, headers)
-  return send(status, cjson.encode(doc), "application/json; charset=utf-8", headers)
+  local text = cjson.encode(mark_empty(doc))
+  if text and text:find(EMPTY, 1, true) then
+    text = text:gsub('"' .. EMPTY .. '"', "[]")
+  end
+  return send(status, text, "application/json; charset=utf-8", headers)
 end
 
 -- Success envelope: DocSpace answers 200, Workspace 201 for every POST.
@@ -65,10 +95,9 @@ local function ok(response, extra)
   if flavor() == "workspace" and ngx.req.get_method() == "POST" then
     status = 201
   end
-  local doc = { response = response, status = 0, statusCode = status }
-  if response ~= nil then
-    doc.count = type(response) == "table" and #response > 0 and #response or 1
-  end
+  -- count: the length of a list, 1 for anything else, a null response (logout) too.
+  local doc = { response = response, status = 0, statusCode = status,
+    count = type(response) == "table" and #response > 0 and #response or 1 }
   for k, v in pairs(extra or {}) do
     doc[k] = v
   end
@@ -273,7 +302,7 @@ local function logout()
   if token and token ~= "" then
     dict:delete("tok:" .. token)
   end
-  return ok(nil)
+  return ok(cjson.null) -- "response": null, as DocSpace sends it
 end
 
 ---------------------------------------------------------------------------
@@ -282,8 +311,14 @@ end
 
 local function me()
   local login, user = authorized()
-  return ok({ id = user.id, displayName = user.name, userName = login:match("^[^@]+"), email = login,
-    isAdmin = false, isOwner = false, tfaAppEnabled = user.tfa == true })
+  local first, last = (user.name or ""):match("^(%S*)%s*(.-)$")
+  -- EmployeeFullDto's scalar fields (spec/schemas/docspace.json), for an active user.
+  return ok({ id = user.id, displayName = user.name, firstName = first, lastName = last,
+    userName = login:match("^[^@]+"), email = login, status = 1, activationStatus = 1,
+    isAdmin = user.admin == true, isRoomAdmin = false, isLDAP = false, isOwner = user.owner == true,
+    isVisitor = false, isCollaborator = false, isSSO = false, cultureName = "en-US",
+    listAdminModules = array(), hasPersonalFolder = true, tfaAppEnabled = user.tfa == true,
+    registrationDate = "2026-01-01T10:00:00.0000000Z" })
 end
 
 -- Workspace's download handler lives under Products/Files; DocSpace's at the root.
@@ -294,17 +329,54 @@ local function view_url(id)
   return "/Products/Files/HttpHandlers/filehandler.ashx?action=download&fileid=" .. id
 end
 
+-- FileType (the schema's enum) by extension.
+local FILE_TYPES = { [".zip"] = 1, [".7z"] = 1, [".mp4"] = 2, [".webm"] = 2, [".mp3"] = 3, [".ogg"] = 3,
+  [".png"] = 4, [".jpg"] = 4, [".jpeg"] = 4, [".gif"] = 4, [".xlsx"] = 5, [".xls"] = 5, [".ods"] = 5,
+  [".csv"] = 5, [".pptx"] = 6, [".ppt"] = 6, [".odp"] = 6, [".docx"] = 7, [".doc"] = 7, [".odt"] = 7,
+  [".txt"] = 7, [".md"] = 7, [".pdf"] = 10, [".vsdx"] = 11 }
+
+local CREATED = "2026-11-01T10:00:00.0000000Z"
+
+-- What the owner of "My documents" may do with an entry (FileEntryDto's security).
+local function security()
+  return { Read = true, Comment = true, FillForms = true, Review = true, Edit = true, Delete = true,
+    Rename = true, ReadHistory = true, Lock = true, Copy = true, Move = true, Download = true,
+    Duplicate = true, Convert = true }
+end
+
+-- The fields every file and folder has (FileEntryDto): access 0 is FileShare.None,
+-- the owner's full rights; rootFolderType 5 is USER ("My documents").
+local function entry_base(id, title)
+  return { id = id, title = title, access = 0, shared = false, created = CREATED, updated = CREATED,
+    rootFolderId = MY_FOLDER, rootFolderType = 5, canShare = false,
+    security = security() }
+end
+
 local function file_entry(id, meta)
   meta = meta or { title = ("Document %d.docx"):format(id - FIRST_FILE + 1), size = 12800 + id % 1000,
     folderId = MY_FOLDER }
-  return { id = id, title = meta.title, folderId = meta.folderId, contentLength = meta.size .. " B",
-    pureContentLength = meta.size, fileExst = meta.title:match("%.[^.]*$") or "", version = 1,
-    created = "2026-11-01T10:00:00.0000000Z", rootFolderType = 5, viewUrl = view_url(id) }
+  local e = entry_base(id, meta.title)
+  local ext = (meta.title:match("%.[^.]*$") or ""):lower()
+  e.folderId, e.version, e.versionGroup = meta.folderId, 1, 1
+  e.contentLength, e.pureContentLength = meta.size .. " B", meta.size
+  e.fileExst, e.fileType, e.fileStatus, e.mute = ext, FILE_TYPES[ext] or 0, 0, false
+  e.viewUrl, e.fileEntryType = view_url(id), 2
+  return e
 end
 
-local function folder_entry(id)
-  return { id = id, title = ("Folder %d"):format(id - FIRST_FOLDER + 1), parentId = MY_FOLDER,
-    filesCount = 0, foldersCount = 0, rootFolderType = 5 }
+local function folder_entry(id, title, parent)
+  local e = entry_base(id, title or ("Folder %d"):format(id - FIRST_FOLDER + 1))
+  e.parentId, e.filesCount, e.foldersCount, e.new = parent or MY_FOLDER, 0, 0, 0
+  e.isShareable, e.mute, e.pinned, e.private, e.indexing, e.denyDownload = false, false, false, false, false, false
+  e.type, e.fileEntryType = 5, 1
+  return e
+end
+
+-- "My documents" itself, as the current folder of its listing.
+local function my_folder(total)
+  local f = folder_entry(MY_FOLDER, "My documents", 0)
+  f.parentId, f.filesCount, f.foldersCount = 0, total - MY_FOLDERS, MY_FOLDERS
+  return f
 end
 
 -- A folder listing: folders first, then files, cut by startIndex and count.
@@ -330,8 +402,8 @@ local function listing(folder_id)
     end
   end
   local shown = #files + #folders
-  local content = { files = files, folders = folders, current = { id = MY_FOLDER, title = "My documents" },
-    pathParts = { { id = MY_FOLDER, title = "My documents" } }, new = 0 }
+  local content = { files = array(files), folders = array(folders), current = my_folder(total),
+    pathParts = array({ { id = MY_FOLDER, title = "My documents" } }), new = 0 }
   if flavor() == "docspace" then
     content.startIndex, content.count, content.total = start, shown, total
     return ok(content, { count = shown })
@@ -574,7 +646,7 @@ local function create_folder(parent)
     return err(400, "Title is empty")
   end
   local id = dict:incr("next_folder", 1, FIRST_FOLDER + 5000)
-  return ok({ id = id, title = f.title, parentId = parent, filesCount = 0, foldersCount = 0 })
+  return ok(folder_entry(id, f.title, parent))
 end
 
 ---------------------------------------------------------------------------
@@ -906,6 +978,7 @@ end
 
 M.lib = {
   hooks = hooks, dict = dict, cjson = cjson, USERS = USERS, CONTROL = CONTROL, MY_FOLDER = MY_FOLDER,
+  array = array, my_folder = my_folder,
   flavor = flavor, send = send, json_send = json_send, ok = ok, err = err,
   authorized = authorized, unauthorized = unauthorized, token_user = token_user, new_token = new_token,
   body_fields = body_fields, read_body = read_body, multipart_file = multipart_file,
@@ -915,7 +988,8 @@ M.lib = {
 
 local EXTENSIONS = {}
 for _, name in ipairs({
-  "portal_limits", -- first: the limiter refuses before anything else runs
+  "portal_product", -- first: injected faults and the request log of onlyoffice.emulator
+  "portal_limits", -- the limiter refuses before anything else runs
   "portal_credentials",
   "portal_webhooks",
   "portal_uploads",

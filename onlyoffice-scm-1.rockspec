@@ -53,6 +53,7 @@ build = {
     ["onlyoffice.subrequest"] = "lua/onlyoffice/subrequest.lua",
     ["onlyoffice.token_file"] = "lua/onlyoffice/token_file.lua",
     ["onlyoffice.upload"] = "lua/onlyoffice/upload.lua",
+    ["onlyoffice.version"] = "lua/onlyoffice/version.lua",
     ["onlyoffice.webhook"] = "lua/onlyoffice/webhook.lua",
     ["onlyoffice.core"] = {
       sources = {

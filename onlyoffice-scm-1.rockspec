@@ -57,6 +57,7 @@ build = {
     ["onlyoffice.subrequest"] = "lua/onlyoffice/subrequest.lua",
     ["onlyoffice.token_file"] = "lua/onlyoffice/token_file.lua",
     ["onlyoffice.upload"] = "lua/onlyoffice/upload.lua",
+    ["onlyoffice.version"] = "lua/onlyoffice/version.lua",
     ["onlyoffice.webhook"] = "lua/onlyoffice/webhook.lua",
     -- The portal emulator, for onlyoffice.emulator: installed as onlyoffice/emulator/*,
     -- where nginx's lua_package_path then points (emulator/control.lua).

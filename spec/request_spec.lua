@@ -173,7 +173,7 @@ describe("requests", function()
           assert.equal(s:token(), e.headers.authorization)
           assert.equal("s", e.headers["x-session"])
           assert.equal("r", e.headers["x-request"])
-          assert.matches("^lua%-onlyoffice/", e.headers["user-agent"])
+          assert.equal("lua-onlyoffice/" .. onlyoffice._VERSION, e.headers["user-agent"])
         end)
 
         it("of a request replace the session's header of the same name", function()

@@ -17,7 +17,6 @@
 #define OO_DEFAULT_CONNECT_TIMEOUT 10.0
 #define OO_DEFAULT_STALL 60.0
 #define OO_DEFAULT_MAX_BODY (64.0 * 1024 * 1024)
-#define OO_USER_AGENT "lua-onlyoffice/0.3.0"
 
 int oo_header_safe(const char *s, size_t n)
 {
@@ -263,7 +262,9 @@ static void configure(lua_State *L, oo_session *s, int opts)
                      to_ms(opt_number(L, opts, "connect_timeout", OO_DEFAULT_CONNECT_TIMEOUT)));
     curl_easy_setopt(c, CURLOPT_SSL_VERIFYPEER, verify ? 1L : 0L);
     curl_easy_setopt(c, CURLOPT_SSL_VERIFYHOST, verify ? 2L : 0L);
-    curl_easy_setopt(c, CURLOPT_USERAGENT, ua ? ua : OO_USER_AGENT);
+    /* The Lua layer always passes one (its default carries the version). */
+    if (ua)
+        curl_easy_setopt(c, CURLOPT_USERAGENT, ua);
     set_extra_headers(L, s, opts);
     configure_network(L, s, opts);
 }

@@ -9,13 +9,14 @@ local batch = require "onlyoffice.batch"
 local credentials = require "onlyoffice.credentials"
 local token_file = require "onlyoffice.token_file"
 local operation = require "onlyoffice.operation"
+local VERSION = require "onlyoffice.version"
 
 local A = {}
 
 --- new(priv, P, core) -> the module table
 function A.new(priv, P, core)
   local M = {
-    _VERSION = "0.3.0",
+    _VERSION = VERSION,
     null = json.null,
     array = json.array,
     curl_version = core.curl_version,
@@ -34,6 +35,9 @@ function A.new(priv, P, core)
   local function new_session(url, opts, level)
     local base = args.base_url(url, level + 1)
     opts = args.options(opts, level + 1)
+    -- The C core has no default of its own: the version lives in version.lua alone.
+    opts.user_agent = opts.user_agent or
+      ("lua-onlyoffice/" .. VERSION .. (opts.transport == "ngx" and " (nginx)" or ""))
     local s = priv.new(base, opts)
     local st = priv.state(s)
     st.retries = opts.retries or DEFAULT_RETRIES

@@ -76,7 +76,7 @@ function M.new(priv)
     -- empty proxy_set_header value sends no header.
     local vars = { onlyoffice_scheme = scheme, onlyoffice_host = host,
       onlyoffice_server_name = host:match("^%[(.*)%]") or host:match("^[^:]*"),
-      onlyoffice_user_agent = opts.user_agent or "onlyoffice-lua (nginx)" }
+      onlyoffice_user_agent = opts.user_agent }
     local sub = { vars = vars }
 
     local function check(req)

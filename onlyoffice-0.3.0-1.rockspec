@@ -39,8 +39,12 @@ build = {
     ["onlyoffice.args"] = "lua/onlyoffice/args.lua",
     ["onlyoffice.auth"] = "lua/onlyoffice/auth.lua",
     ["onlyoffice.batch"] = "lua/onlyoffice/batch.lua",
+    ["onlyoffice.cli"] = "lua/onlyoffice/cli.lua",
+    ["onlyoffice.cli_json"] = "lua/onlyoffice/cli_json.lua",
+    ["onlyoffice.cli_progress"] = "lua/onlyoffice/cli_progress.lua",
     ["onlyoffice.credentials"] = "lua/onlyoffice/credentials.lua",
     ["onlyoffice.download"] = "lua/onlyoffice/download.lua",
+    ["onlyoffice.emulator"] = "lua/onlyoffice/emulator.lua",
     ["onlyoffice.flow"] = "lua/onlyoffice/flow.lua",
     ["onlyoffice.json"] = "lua/onlyoffice/json.lua",
     ["onlyoffice.ngx"] = "lua/onlyoffice/ngx.lua",
@@ -56,6 +60,18 @@ build = {
     ["onlyoffice.upload"] = "lua/onlyoffice/upload.lua",
     ["onlyoffice.version"] = "lua/onlyoffice/version.lua",
     ["onlyoffice.webhook"] = "lua/onlyoffice/webhook.lua",
+    -- The portal emulator, for onlyoffice.emulator: installed as onlyoffice/emulator/*,
+    -- where nginx's lua_package_path then points (emulator/control.lua).
+    ["onlyoffice.emulator.control"] = "emulator/control.lua",
+    ["onlyoffice.emulator.hmac_sha256"] = "emulator/hmac_sha256.lua",
+    ["onlyoffice.emulator.portal"] = "emulator/portal.lua",
+    ["onlyoffice.emulator.portal_credentials"] = "emulator/portal_credentials.lua",
+    ["onlyoffice.emulator.portal_downloads"] = "emulator/portal_downloads.lua",
+    ["onlyoffice.emulator.portal_fileops"] = "emulator/portal_fileops.lua",
+    ["onlyoffice.emulator.portal_limits"] = "emulator/portal_limits.lua",
+    ["onlyoffice.emulator.portal_product"] = "emulator/portal_product.lua",
+    ["onlyoffice.emulator.portal_uploads"] = "emulator/portal_uploads.lua",
+    ["onlyoffice.emulator.portal_webhooks"] = "emulator/portal_webhooks.lua",
     ["onlyoffice.core"] = {
       sources = {
         "src/answer.c", "src/buffer.c", "src/callback.c", "src/compat.c", "src/core.c", "src/curl_memory.c",
@@ -71,7 +87,15 @@ build = {
       libdirs = { "$(CURL_LIBDIR)" },
     },
   },
-  copy_directories = { "examples" },
+  install = {
+    -- The command-line tool; LuaRocks wraps it to run with the Lua the rock was built for.
+    bin = { onlyoffice = "bin/onlyoffice" },
+    -- Not Lua, so not a module: LuaRocks copies it next to them, as onlyoffice/emulator/nginx.conf.
+    lua = { ["onlyoffice.emulator.nginx"] = "emulator/nginx.conf" },
+  },
+  -- types/: LuaCATS definitions for lua-language-server (add the folder to
+  -- Lua.workspace.library; `luarocks show --rock-dir onlyoffice` prints where it is).
+  copy_directories = { "examples", "types" },
 }
 
 test = {

@@ -54,7 +54,7 @@ fuzz: build/fuzz-answers
 # HTML in $(DOCS). --testing fixes the date, which sed then drops, so the same sources give the
 # same pages (./run tests checks docs/ is up to date). LDoc runs on Lua 5.1,
 # the one Debian's lua-markdown is installed for.
-TYPES = types/onlyoffice.lua types/onlyoffice/webhook.lua types/onlyoffice/ngx.lua
+TYPES = types/onlyoffice.lua types/onlyoffice/webhook.lua types/onlyoffice/ngx.lua types/onlyoffice/emulator.lua
 DOCS ?= docs
 docs:
 	rm -rf build/ldoc-input $(DOCS)

@@ -5,7 +5,8 @@
 require "spec.helper"
 local onlyoffice = require "onlyoffice"
 
-local FILES = { "types/onlyoffice.lua", "types/onlyoffice/webhook.lua", "types/onlyoffice/ngx.lua" }
+local FILES = { "types/onlyoffice.lua", "types/onlyoffice/webhook.lua", "types/onlyoffice/ngx.lua",
+  "types/onlyoffice/emulator.lua" }
 
 local function read(path)
   local f = assert(io.open(path, "rb"))
@@ -102,6 +103,32 @@ describe("types/", function()
     assert.same({}, missing(methods, portal))
     assert.same({}, missing(keys(require "onlyoffice.ngx"), { new = true }))
     assert.truthy(types:find("\nfunction ngx_helper.new(", 1, true))
+  end)
+
+  it("declares onlyoffice.emulator: start, its options and the portal's methods", function()
+    local emu = read("types/onlyoffice/emulator.lua")
+    local declared = {}
+    for name in emu:gmatch("\nfunction Portal:([%w_]+)%(") do
+      declared[name] = true
+    end
+    local methods = {}
+    for name in read("lua/onlyoffice/emulator.lua"):gmatch("\nfunction Portal:([%w_]+)%(") do
+      methods[#methods + 1] = name
+    end
+    assert.is_true(#methods >= 4)
+    assert.same({}, missing(methods, declared))
+    assert.truthy(emu:find("\nfunction emulator.start(", 1, true))
+    local options = {}
+    local known = read("lua/onlyoffice/emulator.lua"):match("local known = (%b{})") or ""
+    for name in known:gmatch("([%w_]+) = true") do
+      options[#options + 1] = name
+    end
+    assert.is_true(#options >= 4)
+    local option_fields = {}
+    for name in (emu:match("@class onlyoffice.EmulatorOptions\n(.-)\n\n") or ""):gmatch("@field ([%w_]+)") do
+      option_fields[name] = true
+    end
+    assert.same({}, missing(options, option_fields))
   end)
 
   it("declares every session option of args.lua's OPTIONS", function()

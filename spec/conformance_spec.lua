@@ -89,5 +89,21 @@ describe("conformance to the DocSpace OpenAPI schemas", function()
     assert.matches("$.response.id: string, expected integer", text, 1, true)
     assert.matches("$.response.fileType: 9 not in the enum", text, 1, true)
     assert.matches("$.response.created: not a date-time", text, 1, true)
+    -- The spec's enums reach through allOf and $ref: FileShare, FolderType, FileEntryType.
+    errors = schema.validate(doc, "FolderIntegerWrapper", schema.decode('{"response":{"id":7,"title":"x",'
+      .. '"access":12,"rootFolderType":4,"fileEntryType":3,"type":9,"shared":false,"rootFolderId":1,'
+      .. '"security":null,"created":"2026-01-01T00:00:00Z","parentId":1,"filesCount":0,"foldersCount":0,'
+      .. '"new":0},"count":1,"status":0,"statusCode":200}'))
+    text = table.concat(errors, "\n")
+    assert.matches("$.response.access: 12 not in the enum", text, 1, true)
+    assert.matches("$.response.rootFolderType: 4 not in the enum", text, 1, true)
+    assert.matches("$.response.fileEntryType: 3 not in the enum", text, 1, true)
+    assert.matches("$.response.type: 9 not in the enum", text, 1, true)
+    assert.equal(4, #errors)
+    errors = schema.validate(doc, "AuthenticationTokenWrapper", schema.decode('{"response":{"token":"t",'
+      .. '"expires":"soon","tfa":false},"count":1,"status":0,"statusCode":200}'))
+    text = table.concat(errors, "\n")
+    assert.matches("$.response.expires: not a date-time", text, 1, true)
+    assert.matches("$.response.sms: required, missing", text, 1, true)
   end)
 end)

@@ -17,15 +17,30 @@ local function load_config(lib)
   return c
 end
 
--- Query values whose names hint at a secret never reach the log.
-local SECRET = { password = true, token = true, code = true, secret = true, key = true }
+-- Query values whose names hint at a secret never reach the log: any name
+-- that holds one of these (access_token, apikey, client_secret, signature ...).
+local SECRET = { "pass", "token", "code", "secret", "key", "auth", "sig", "cred" }
+
+local function secret_name(name)
+  name = tostring(name):lower()
+  for _, part in ipairs(SECRET) do
+    if name:find(part, 1, true) then
+      return true
+    end
+  end
+  return false
+end
 
 local function log_request(lib)
   local query = {}
   for k, v in pairs(ngx.req.get_uri_args()) do
-    query[k] = SECRET[tostring(k):lower()] and "[redacted]" or v
+    query[k] = secret_name(k) and "[redacted]" or v
   end
-  lib.dict:rpush("product:requests", lib.cjson.encode({ method = ngx.req.get_method(), path = ngx.var.uri,
+  -- The two-factor code travels in the path: authentication/<code>.
+  local path = ngx.var.uri:gsub("^(/api/2%.0/authentication/)[^/]+$", function(prefix)
+    return ngx.var.uri == prefix .. "logout" and ngx.var.uri or (prefix .. "[redacted]")
+  end)
+  lib.dict:rpush("product:requests", lib.cjson.encode({ method = ngx.req.get_method(), path = path,
     query = query }))
 end
 

@@ -284,6 +284,36 @@ describe("onlyoffice command", function()
       assert.matches('^{\n  "activationStatus": 1,\n  "cultureName": "en%-US",\n  "displayName": "Ada Example",\n'
         .. '  "email": "user@example.com",\n', out)
     end)
+
+    it("exits 5 when the standard output cannot be written", function()
+      for _, args in ipairs({ { "get", "files/@my" }, { "ls" }, { "whoami" }, { "download", "999000", "-" } }) do
+        local p = io.popen(command(login, args) .. " >/dev/full 2>" .. tmp .. "/stderr </dev/null; echo $?")
+        local status = tonumber(p:read("*a"):match("%d+"))
+        p:close()
+        assert.equal(5, status, args[1])
+        assert.matches("onlyoffice: ", helper.read_file(tmp .. "/stderr"), 1, true)
+      end
+    end)
+
+    it("shows bidirectional overrides in portal text as escapes", function()
+      local emu = require("onlyoffice.emulator").start({ users = { ["bidi@example.com"] = { password = "pw-123456",
+        name = "RED\226\128\174fdp.exe" } } })
+      local out, _, status = run({ ONLYOFFICE_URL = emu.url, ONLYOFFICE_USER = "bidi@example.com",
+        ONLYOFFICE_PASSWORD = "pw-123456" }, { "whoami" })
+      emu:stop()
+      assert.equal(0, status)
+      assert.equal("RED\\u202efdp.exe <bidi@example.com>\n", out)
+    end)
+
+    it("gives ls the same exit statuses as the other commands", function()
+      local _, err, status = run({ ONLYOFFICE_URL = portal.docspace, ONLYOFFICE_API_KEY = "sk-" .. ("0"):rep(64) },
+        { "ls" })
+      assert.equal(3, status)
+      assert.matches("API key was refused", err, 1, true)
+      _, _, status = run({ ONLYOFFICE_URL = helper.CLOSED_URL, ONLYOFFICE_API_KEY = "sk-" .. ("0"):rep(64) },
+        { "ls" })
+      assert.equal(4, status)
+    end)
   end)
 
   describe("in a terminal", function()
@@ -397,6 +427,12 @@ describe("onlyoffice command's progress bar", function()
     end
     assert.matches("^\r100%% ", written[4])
     assert.equal("\n", written[5])
+  end)
+
+  it("draws rates below a byte a second's precision (fractions) on every runtime", function()
+    local progress = require "onlyoffice.cli_progress"
+    assert.matches("667 B/s", progress.line(1000, 1000, 1.5), 1, true)
+    assert.matches("0 B/s", progress.line(0, nil, 3), 1, true)
   end)
 
   it("writes nothing when nothing was drawn", function()

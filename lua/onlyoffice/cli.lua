@@ -51,9 +51,18 @@ Exit status: 0 done, 1 the portal refused (HTTP error), 2 wrong usage,
 
 -- Any text bound for the terminal: control characters (a portal's text
 -- included) are shown, not obeyed.
+-- Bidirectional overrides and isolates (U+202A-202E, U+2066-2069): a title
+-- could display as another ("RED<U+202E>fdp.exe").
+local BIDI = { ["\226\128\170"] = true, ["\226\128\171"] = true, ["\226\128\172"] = true,
+  ["\226\128\173"] = true, ["\226\128\174"] = true, ["\226\129\166"] = true, ["\226\129\167"] = true,
+  ["\226\129\168"] = true, ["\226\129\169"] = true }
+
 local function printable(text)
   text = tostring(text):gsub("[%c]", function(c)
     return ("\\x%02x"):format(c:byte())
+  end)
+  text = text:gsub("\226[\128\129][\160-\191]", function(c)
+    return BIDI[c] and ("\\u%04x"):format(((c:byte(2) - 128) * 64) + (c:byte(3) - 128) + 0x2000) or c
   end)
   return (text:gsub("\194([\128-\159])", function(c)
     return ("\\x%02x"):format(c:byte())
@@ -228,8 +237,18 @@ end
 -- Commands: each runs with (s, words, ctx) and returns an exit status.
 ---------------------------------------------------------------------------
 
+-- Writes to standard output; a failure (a full disk, a closed pipe) is kept
+-- for main, which then exits with the local-file status.
+local stdout_failed
+local function out(...)
+  local ok, err = io.stdout:write(...)
+  if not ok then
+    stdout_failed = stdout_failed or err
+  end
+end
+
 local function print_json(ctx, value)
-  io.stdout:write(cli_json.encode(value, ctx.pretty), "\n")
+  out(cli_json.encode(value, ctx.pretty), "\n")
   return M.EXIT.ok
 end
 
@@ -278,9 +297,17 @@ local function bar_for(ctx)
   if not ctx.stderr_terminal then
     return { finish = function() end }
   end
-  return progress.new { write = function(text)
+  local bar = progress.new { write = function(text)
     io.stderr:write(text)
   end, clock = core.clock }
+  -- The bar is a nicety: should drawing it fail, it stops, the transfer goes on.
+  local update, broken = bar.update, false
+  bar.update = function(done, total)
+    if not broken and not pcall(update, done, total) then
+      broken = true
+    end
+  end
+  return bar
 end
 
 local function upload(s, words, ctx)
@@ -317,7 +344,6 @@ local function download(s, words, ctx)
   if bytes == nil then
     return finish(ctx, nil, err, detail)
   end
-  io.stdout:flush()
   return M.EXIT.ok
 end
 
@@ -334,10 +360,16 @@ local function ls(s, words)
   local ok, err = pcall(function()
     for entry in s:pages("files/" .. folder) do
       local kind = entry.fileExst ~= nil and "file" or "folder"
-      io.stdout:write(kind, "\t", printable(entry.id), "\t", printable(entry.title), "\n")
+      out(kind, "\t", printable(entry.id), "\t", printable(entry.title), "\n")
     end
   end)
   if not ok then
+    -- s:pages raises a message only: the first page asked again tells the
+    -- kind (refused credentials, no answer), as for the other commands.
+    local first, _, detail = s:get("files/" .. folder, { count = 1 })
+    if first == nil then
+      return failure(strip_location(err), detail)
+    end
     return fail(M.EXIT.portal, strip_location(err))
   end
   return M.EXIT.ok
@@ -348,7 +380,7 @@ local function whoami(s)
   if me == nil then
     return failure(err, detail)
   end
-  io.stdout:write(printable(me.displayName), " <", printable(me.email), ">\n")
+  out(printable(me.displayName), " <", printable(me.email), ">\n")
   return M.EXIT.ok
 end
 
@@ -390,7 +422,12 @@ function M.main(argv, getenv)
   if not s then
     return status
   end
+  stdout_failed = nil
   local ok, result = pcall(command[1], s, words, ctx)
+  local flushed, why = io.stdout:flush()
+  if ok and result == M.EXIT.ok and (stdout_failed or not flushed) then
+    result = fail(M.EXIT.files, "cannot write the standard output: " .. tostring(stdout_failed or why))
+  end
   -- A login's token is revoked at the end, unless a token file keeps it.
   if keep then
     s:close()

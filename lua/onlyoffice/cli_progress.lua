@@ -18,7 +18,7 @@ function M.size(n)
   while n >= 1024 and i < #UNITS do
     n, i = n / 1024, i + 1
   end
-  return i == 1 and format("%d B", n) or format("%.1f %s", n, UNITS[i])
+  return i == 1 and format("%.0f B", n) or format("%.1f %s", n, UNITS[i]) -- a rate has a fraction
 end
 
 --- Seconds as "m:ss" or "h:mm:ss".

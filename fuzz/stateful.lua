@@ -418,7 +418,7 @@ end
 
 local function gen_session_opts(r)
   local o = { timeout = r.pick({ 4, 6 }), connect_timeout = 2, retries = r.int(0, 3),
-    max_retry_wait = r.pick({ 0, 0.05, 0.3 }), max_body = r.pick({ 65536, 1048576, 4194304 }),
+    max_retry_wait = r.pick({ 0, 0.05, 0.3 }), max_body = r.pick({ 131072, 1048576, 4194304 }),
     stall_timeout = r.pick({ 1, 2 }) }
   if r.chance(0.2) then
     o.headers = { ["X-Session"] = "s" .. r.int(1, 99) }

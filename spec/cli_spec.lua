@@ -430,7 +430,6 @@ describe("onlyoffice command's progress bar", function()
   end)
 
   it("draws rates below a byte a second's precision (fractions) on every runtime", function()
-    local progress = require "onlyoffice.cli_progress"
     assert.matches("667 B/s", progress.line(1000, 1000, 1.5), 1, true)
     assert.matches("0 B/s", progress.line(0, nil, 3), 1, true)
   end)

@@ -279,11 +279,24 @@ function M.seams()
   local _, _, huge_detail = huge:get("emu/raw/huge")
   out.huge = huge_detail and huge_detail.kind
   -- Closed during a retry's wait: the retry is not sent.
+  local function flaky_hits()
+    local hits = s:get("/__emu/hits")
+    return hits and hits.hits["GET /api/2.0/emu/flaky"] or 0
+  end
+  local before = flaky_hits()
   local waiting = onlyoffice.session(url, s:token(), { transport = "ngx" })
   local w = ngx.thread.spawn(function()
     return waiting:get("emu/flaky", { key = "closing", times = 1, status = 503, after = 1 })
   end)
-  ngx.sleep(0.3)
+  -- Closed once the 503 is in (the wait is 1 s): a fixed pause could end
+  -- before the first answer on a loaded machine.
+  for _ = 1, 100 do
+    if flaky_hits() > before then
+      break
+    end
+    ngx.sleep(0.02)
+  end
+  ngx.sleep(0.1)
   waiting:close()
   local _, _, _, w_detail = ngx.thread.wait(w)
   out.retry_after_close = { w_detail and w_detail.kind, s:get("emu/flaky", { key = "closing", times = 1 }).hits }

@@ -66,6 +66,9 @@ function M.base_url(url, level)
   if url:find("[%s%z?#]") then
     fail(level, "portal URL must not contain spaces, control characters, '?' or '#'")
   end
+  if url:match("^%a+://[^/]*@") then -- it would show in tostring(s), traces and messages
+    fail(level, "portal URL must not hold a user name or password (user@host): pass them to login")
+  end
   return (url:gsub("/+$", ""))
 end
 

@@ -512,6 +512,17 @@ local function save_file(title, folder, content_path, size)
   return id, meta
 end
 
+-- A whole file, or nil when it cannot be opened.
+local function read_file(path)
+  local f = io.open(path, "rb")
+  if not f then
+    return nil
+  end
+  local data = f:read("*a")
+  f:close()
+  return data
+end
+
 local function write_file(path, content, mode)
   local f = assert(io.open(path, mode or "wb"))
   f:write(content)
@@ -982,8 +993,8 @@ M.lib = {
   flavor = flavor, send = send, json_send = json_send, ok = ok, err = err,
   authorized = authorized, unauthorized = unauthorized, token_user = token_user, new_token = new_token,
   body_fields = body_fields, read_body = read_body, multipart_file = multipart_file,
-  save_file = save_file, write_file = write_file, stored_meta = stored_meta, file_entry = file_entry,
-  folder_entry = folder_entry, files_dir = files_dir, file_size = file_size, serve_file = serve_file,
+  save_file = save_file, read_file = read_file, write_file = write_file, stored_meta = stored_meta,
+  file_entry = file_entry, folder_entry = folder_entry, files_dir = files_dir, file_size = file_size, serve_file = serve_file,
 }
 
 local EXTENSIONS = {}

@@ -20,16 +20,6 @@ local function stored_path(lib, name)
   return lib.files_dir() .. name
 end
 
-local function read_all(path)
-  local f = io.open(path, "rb")
-  if not f then
-    return nil
-  end
-  local data = f:read("*a")
-  f:close()
-  return data
-end
-
 -- The name (under files/) of what to send for id: the file, or its conversion.
 local function converted(lib, id)
   local ext = ngx.var.arg_outputtype and ngx.unescape_uri(ngx.var.arg_outputtype)
@@ -37,9 +27,9 @@ local function converted(lib, id)
     return tostring(id)
   end
   local name = id .. ext
-  local original = read_all(stored_path(lib, id))
+  local original = lib.read_file(stored_path(lib, id))
   local want = PDF_HEAD:format(id) .. original
-  if read_all(stored_path(lib, name)) ~= want then -- made again after a rewrite
+  if lib.read_file(stored_path(lib, name)) ~= want then -- made again after a rewrite
     lib.write_file(stored_path(lib, name), want)
   end
   return name
@@ -103,7 +93,7 @@ end
 local function control_rewrite(lib)
   local id = tonumber(ngx.var.arg_id) or 0
   local path = stored_path(lib, id)
-  local data = read_all(path)
+  local data = lib.read_file(path)
   if not data then
     return lib.err(404, "no such stored file")
   end

@@ -48,13 +48,7 @@ local function meta_of(lib, id)
 end
 
 local function content_of(lib, id)
-  local f = io.open(lib.files_dir() .. id, "rb")
-  if not f then
-    return nil
-  end
-  local data = f:read("*a")
-  f:close()
-  return data
+  return lib.read_file(lib.files_dir() .. id)
 end
 
 -- A copy of file id in folder dest: content and all when the emulator holds it.

@@ -8,13 +8,11 @@ local M = {}
 local config -- product.json, decoded, or false
 
 local function load_config(lib)
-  local f = io.open(ngx.var.portal_prefix .. "/product.json", "rb")
-  if not f then
+  local text = lib.read_file(ngx.var.portal_prefix .. "/product.json")
+  if not text then
     return false
   end
-  local c = assert(lib.cjson.decode(f:read("*a")), "product.json is not JSON")
-  f:close()
-  return c
+  return assert(lib.cjson.decode(text), "product.json is not JSON")
 end
 
 -- Query values whose names hint at a secret never reach the log: any name

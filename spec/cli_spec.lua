@@ -9,9 +9,7 @@ local INTERPRETER = helper.runtime == "jit" and "luajit" or ("lua" .. helper.run
 local SCRIPT = helper.root .. "/bin/onlyoffice"
 local BIG_MB = 8
 
-local function quote(s)
-  return "'" .. tostring(s):gsub("'", "'\\''") .. "'"
-end
+local quote = helper.quote
 
 -- The command line that runs the tool with exactly these variables (and the
 -- module paths under test, and the sanitizer's preload when the specs run under it).

@@ -7,9 +7,7 @@ local schema = require "spec.support.schema"
 
 local doc = schema.decode(assert(helper.read_file(helper.root .. "/spec/schemas/docspace.json")))
 
-local function q(s)
-  return "'" .. s:gsub("'", "'\\''") .. "'"
-end
+local q = helper.quote
 
 -- The raw body of a request made with curl: method, url, token, extra curl arguments.
 local function raw(method, url, token, extra)

@@ -8,20 +8,9 @@ local onlyoffice = require "onlyoffice"
 local CHUNK = 4096
 local THIS_FILE = debug.getinfo(1, "S").short_src
 
--- Bytes 0..255 over and over, offset by seed, so every file differs.
-local function bytes(n, seed)
-  local t = {}
-  for i = 1, n do
-    t[i] = string.char((i * 7 + (seed or 0)) % 256)
-  end
-  return table.concat(t)
-end
-
 local read_file, write_file = helper.read_file, helper.write_file
-
-local function q(path)
-  return "'" .. path:gsub("'", "'\\''") .. "'"
-end
+local bytes, q, mode_of = helper.bytes, helper.quote, helper.mode_of
+local assert_progress, download_string = helper.assert_progress, helper.download_string
 
 -- The names in a directory, sorted.
 local function list_dir(dir)
@@ -31,11 +20,6 @@ local function list_dir(dir)
   end
   table.sort(names)
   return names
-end
-
--- The permission bits of a path, in octal ("600"), or nil when it is not there.
-local function mode_of(path)
-  return helper.sh("stat -c %a " .. q(path) .. " 2>/dev/null"):match("%d+")
 end
 
 local function file_type(path)
@@ -67,27 +51,6 @@ local function recorder()
   return seen, function(done, total)
     seen[#seen + 1] = { done, total }
   end
-end
-
--- Progress calls never go backwards, all carry total and the last is total, total.
-local function assert_progress(seen, total)
-  assert.is_true(#seen >= 1, "progress was never called")
-  for i, p in ipairs(seen) do
-    assert.equal(total, p[2])
-    if i > 1 then
-      assert.is_true(p[1] >= seen[i - 1][1], ("progress went back from %d to %d"):format(seen[i - 1][1], p[1]))
-    end
-  end
-  assert.same({ total, total }, seen[#seen])
-end
-
-local function download_string(s, id)
-  local parts = {}
-  local n, err = s:download(id, function(chunk)
-    parts[#parts + 1] = chunk
-  end)
-  assert(n, err)
-  return table.concat(parts), n
 end
 
 -- Revokes the test user's tokens from another session (usable inside a callback of s).

@@ -3,16 +3,8 @@ local onlyoffice = require "onlyoffice"
 
 local CHUNK = 4096
 
--- Bytes 0..255 over and over, offset by seed, so every file differs.
-local function bytes(n, seed)
-  local t = {}
-  for i = 1, n do
-    t[i] = string.char((i * 7 + (seed or 0)) % 256)
-  end
-  return table.concat(t)
-end
-
 local read_file, write_file = helper.read_file, helper.write_file
+local bytes, reader_of, download_string = helper.bytes, helper.reader_of, helper.download_string
 
 local function list_dir(dir)
   local names = {}
@@ -20,26 +12,6 @@ local function list_dir(dir)
     names[#names + 1] = name
   end
   return names
-end
-
--- A reader that hands the string out in pieces of varying size.
-local function reader_of(content)
-  local pos, step = 1, 1
-  return function()
-    if pos > #content then
-      return nil
-    end
-    local piece = content:sub(pos, pos + step - 1)
-    pos, step = pos + #piece, step * 3 + 1
-    return piece
-  end
-end
-
-local function download_string(s, id)
-  local parts = {}
-  local n, err = s:download(id, function(chunk) parts[#parts + 1] = chunk end)
-  assert(n, err)
-  return table.concat(parts), n
 end
 
 describe("files", function()

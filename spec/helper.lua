@@ -61,6 +61,64 @@ function M.broke_off(detail)
   return code == 18 or code == 56, "curl code " .. tostring(code) .. ", not 18 or 56"
 end
 
+--- n bytes 0..255 over and over (times 7, offset by seed), so every file differs.
+function M.bytes(n, seed)
+  local t = {}
+  for i = 1, 256 do
+    t[i] = string.char((i * 7 + (seed or 0)) % 256)
+  end
+  return (table.concat(t):rep(math.floor(n / 256) + 1)):sub(1, n)
+end
+
+--- s quoted for the shell.
+function M.quote(s)
+  return "'" .. tostring(s):gsub("'", "'\\''") .. "'"
+end
+
+--- A file's mode in octal ("600"), or nil.
+function M.mode_of(path)
+  return M.sh("stat -c %a " .. M.quote(path) .. " 2>/dev/null"):match("%d+")
+end
+
+--- A reader (ltn12 source) that hands content out in pieces of growing, uneven size.
+function M.reader_of(content)
+  local pos, step = 1, 1
+  return function()
+    if pos > #content then
+      return nil
+    end
+    local piece = content:sub(pos, pos + step - 1)
+    pos, step = pos + #piece, step * 3 + 1
+    return piece
+  end
+end
+
+--- The file's bytes downloaded through a sink, and the count s:download returned.
+function M.download_string(s, id, opts)
+  local parts = {}
+  local n, err = s:download(id, function(chunk)
+    parts[#parts + 1] = chunk
+  end, opts)
+  assert(n, err)
+  return table.concat(parts), n
+end
+
+--- Progress calls { done, total }: at least one, all with total, never going
+--- back (rising at every call when strict), the last total, total.
+function M.assert_progress(seen, total, strict)
+  -- busted's assert lives in each spec file's environment, not here.
+  local check = require "luassert"
+  check.is_true(#seen >= 1, "progress was never called")
+  for i, p in ipairs(seen) do
+    check.equal(total, p[2])
+    if i > 1 then
+      local rose = strict and p[1] > seen[i - 1][1] or (not strict and p[1] >= seen[i - 1][1])
+      check.is_true(rose, ("progress went from %d to %d"):format(seen[i - 1][1], p[1]))
+    end
+  end
+  check.same({ total, total }, seen[#seen])
+end
+
 function M.is_integer(v)
   if math.type then
     return math.type(v) == "integer"

@@ -7,6 +7,7 @@
 --   (A5), and one whose allocator runs dry (spec/support/hosts.c); a trace
 --   closure that holds its session; coroutines; ltn12 sinks and sources.
 local helper = require "spec.helper"
+local bytes = helper.bytes
 local onlyoffice = require "onlyoffice"
 
 local IN_USE = "session is in use (called from its own callback)"
@@ -14,16 +15,6 @@ local BIG = 300 * 1024 -- a download of this size calls its sink many times
 local OPTS = { timeout = 30, stall_timeout = 30, retries = 0 }
 
 local has_ltn12, ltn12 = pcall(require, "ltn12")
-
--- n bytes of 0..255 over and over, offset by seed.
-local function bytes(n, seed)
-  local t = {}
-  for i = 0, 255 do
-    t[#t + 1] = string.char((i * 7 + (seed or 0)) % 256)
-  end
-  local block = table.concat(t)
-  return (block:rep(math.floor(n / 256) + 1)):sub(1, n)
-end
 
 local function pack(...)
   return { n = select("#", ...), ... }
@@ -67,9 +58,7 @@ local function sockets()
   return n
 end
 
-local function sh_quote(s)
-  return "'" .. s:gsub("'", "'\\''") .. "'"
-end
+local sh_quote = helper.quote
 
 -- Whether the module under test is the sanitizer build.
 local function asan_build()

@@ -6,41 +6,12 @@ local onlyoffice = require "onlyoffice"
 local CHUNK = 4096
 local VERSION_ROUTE = "GET /api/2.0/settings/version/build"
 
-local function bytes(n, seed)
-  local t = {}
-  for i = 1, n do
-    t[i] = string.char((i * 13 + (seed or 0)) % 256)
-  end
-  return table.concat(t)
-end
-
 local read_file, write_file = helper.read_file, helper.write_file
+local bytes, q, mode_of, reader_of = helper.bytes, helper.quote, helper.mode_of, helper.reader_of
+local download_string = helper.download_string
 
-local function q(path)
-  return "'" .. path:gsub("'", "'\\''") .. "'"
-end
-
-local function mode_of(path)
-  return helper.sh("stat -c %a " .. q(path) .. " 2>/dev/null"):match("%d+")
-end
-
-local function reader_of(content)
-  local pos, step = 1, 1
-  return function()
-    if pos > #content then
-      return nil
-    end
-    local piece = content:sub(pos, pos + step - 1)
-    pos, step = pos + #piece, step * 2 + 1
-    return piece
-  end
-end
-
-local function download_string(s, id, opts)
-  local parts = {}
-  local n, err = s:download(id, function(chunk) parts[#parts + 1] = chunk end, opts)
-  assert(n, err)
-  return table.concat(parts)
+local function assert_progress(seen, total)
+  helper.assert_progress(seen, total, true)
 end
 
 local function sorted_keys(t)
@@ -50,18 +21,6 @@ local function sorted_keys(t)
   end
   table.sort(keys)
   return keys
-end
-
--- Asserts that progress calls rose to total and ended with done == total.
-local function assert_progress(seen, total)
-  assert.is_true(#seen >= 1)
-  for i, p in ipairs(seen) do
-    assert.equal(total, p[2])
-    if i > 1 then
-      assert.is_true(p[1] > seen[i - 1][1])
-    end
-  end
-  assert.same({ total, total }, seen[#seen])
 end
 
 describe("transfer", function()

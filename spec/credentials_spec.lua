@@ -222,6 +222,23 @@ describe("OAuth2 sessions", function()
     s:close()
   end)
 
+  it("reports a refresh before a known expiry that fails, for a call and for every batch item", function()
+    local t = grant()
+    local s = session(t, { expires_at = os.time() + 10 })
+    portal:control("oauth_revoke", { user = helper.USER })
+    local data, err, detail = s:get("people/@self")
+    assert.is_nil(data)
+    assert.equal("auth", detail.kind)
+    assert.matches("token refresh failed: HTTP 400: invalid_grant", err, 1, true)
+    assert.equal("/api/2.0/people/@self", detail.path)
+    local results = s:batch({ { "GET", "people/@self" }, { "GET", "files/@my" } })
+    for i = 1, 2 do
+      assert.equal("auth", results[i][3].kind)
+      assert.matches("token refresh failed", results[i][2], 1, true)
+    end
+    s:close()
+  end)
+
   it("refreshes once for a whole batch whose token expired", function()
     local t = grant(1)
     local s = session(t)

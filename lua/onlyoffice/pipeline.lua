@@ -320,6 +320,15 @@ function M.new(priv)
     return { failed = true, message = message, detail = copy }
   end
 
+  -- An OAuth token about to expire is refreshed before requests go out
+  -- (unless skip): true, or the refresh's nil, message, detail.
+  local function refresh_if_due(s, st, skip)
+    if not skip and st.expires_at and P.expiring(st) then
+      return P.authenticate(s, nil)
+    end
+    return true
+  end
+
   --- Sends one request under the session's policy: its final response (or a
   --- { failed = true, ... } the policy decided), and the request that got it
   --- (another one after a redirect). The same rules as P.run, without its lists.
@@ -328,11 +337,9 @@ function M.new(priv)
     local list = st.one or {}
     st.one = list -- one call at a time per session: the list can be reused
     local relogged = false
-    if st.expires_at and not req.refresh and P.expiring(st) then
-      local ok, err, detail = P.authenticate(s, nil)
-      if not ok then
-        return login_failed(err, detail, req), req
-      end
+    local fresh, why, why_detail = refresh_if_due(s, st, req.refresh)
+    if not fresh then
+      return login_failed(why, why_detail, req), req
     end
     while true do
       list[1] = req
@@ -365,14 +372,12 @@ function M.new(priv)
     for i = 1, n do
       pending[i] = i
     end
-    if st.expires_at and n > 0 and P.expiring(st) then
-      local ok, err, detail = P.authenticate(s, nil)
-      if not ok then
-        for i = 1, n do
-          out[i] = login_failed(err, detail, reqs[i])
-        end
-        return out
+    local fresh, why, why_detail = refresh_if_due(s, st, n == 0)
+    if not fresh then
+      for i = 1, n do
+        out[i] = login_failed(why, why_detail, reqs[i])
       end
+      return out
     end
     while #pending > 0 do
       local list = {}

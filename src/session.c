@@ -203,14 +203,16 @@ static void set_resolve(lua_State *L, oo_session *s, int opts)
         curl_easy_setopt(s->curl, CURLOPT_RESOLVE, s->resolve);
 }
 
-/* Where and how the session connects: trust, client certificate, pins, name
- * resolution, proxy. The values were checked by the Lua layer (args.lua). */
+/* Who the session says it is and where and how it connects: user agent,
+ * trust, client certificate, pins, name resolution, proxy. The values were checked by the Lua layer (args.lua). */
 static void configure_network(lua_State *L, oo_session *s, int opts)
 {
     static const struct {
         const char *name;
         CURLoption opt;
     } strings[] = {
+        /* The Lua layer always passes a user agent (its default carries the version). */
+        { "user_agent", CURLOPT_USERAGENT },
         { "cafile", CURLOPT_CAINFO }, { "capath", CURLOPT_CAPATH }, { "proxy", CURLOPT_PROXY },
         { "client_cert", CURLOPT_SSLCERT }, { "client_key", CURLOPT_SSLKEY },
         /* libcurl keeps its own copy, freed through the wiping allocator. */
@@ -235,7 +237,6 @@ static void configure_network(lua_State *L, oo_session *s, int opts)
 static void configure(lua_State *L, oo_session *s, int opts)
 {
     CURL *c = s->curl;
-    const char *ua = opt_string(L, opts, "user_agent");
     double max_body = opt_number(L, opts, "max_body", OO_DEFAULT_MAX_BODY);
     double stall = opt_number(L, opts, "stall_timeout", OO_DEFAULT_STALL);
     int verify;
@@ -262,9 +263,6 @@ static void configure(lua_State *L, oo_session *s, int opts)
                      to_ms(opt_number(L, opts, "connect_timeout", OO_DEFAULT_CONNECT_TIMEOUT)));
     curl_easy_setopt(c, CURLOPT_SSL_VERIFYPEER, verify ? 1L : 0L);
     curl_easy_setopt(c, CURLOPT_SSL_VERIFYHOST, verify ? 2L : 0L);
-    /* The Lua layer always passes one (its default carries the version). */
-    if (ua)
-        curl_easy_setopt(c, CURLOPT_USERAGENT, ua);
     set_extra_headers(L, s, opts);
     configure_network(L, s, opts);
 }

@@ -994,7 +994,8 @@ M.lib = {
   authorized = authorized, unauthorized = unauthorized, token_user = token_user, new_token = new_token,
   body_fields = body_fields, read_body = read_body, multipart_file = multipart_file,
   save_file = save_file, read_file = read_file, write_file = write_file, stored_meta = stored_meta,
-  file_entry = file_entry, folder_entry = folder_entry, files_dir = files_dir, file_size = file_size, serve_file = serve_file,
+  file_entry = file_entry, folder_entry = folder_entry, files_dir = files_dir, file_size = file_size,
+  serve_file = serve_file,
 }
 
 local EXTENSIONS = {}
